@@ -1,0 +1,47 @@
+# The two commands of the README:
+#   make lab    create the environment if missing, then open the course in JupyterLab
+#   make test   create the environment if missing, then run the whole test suite (ci profile)
+# Both are idempotent: the environment is rebuilt only when pyproject.toml or constraints.txt change.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.course-installed
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+PORT   ?= 8888
+
+.PHONY: lab test env unit notebooks browser build clean
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python 3.10+ needed, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --ServerApp.root_dir=. --port=$(PORT) $(ROOT_FLAG) labs/01_kmeans.ipynb
+
+# The whole suite: unit tests, solutions (strict: every check must pass), labs (unsolved: must run),
+# slide decks and the browser tests.
+test: $(STAMP)
+	$(MAKE) --no-print-directory unit notebooks
+
+unit: $(STAMP)
+	COURSE_PROFILE=ci $(PYTEST) tests
+
+notebooks: $(STAMP)
+	$(BIN)/course build --check
+	COURSE_PROFILE=ci COURSE_STRICT=1 $(PYTEST) $(NBVAL) solutions
+	COURSE_PROFILE=ci $(PYTEST) $(NBVAL) labs
+
+build: $(STAMP)
+	$(BIN)/course build
+
+clean:
+	rm -rf $(VENV) build *.egg-info

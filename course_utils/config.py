@@ -1,0 +1,106 @@
+"""Device, seeding and the run profile.
+
+Every lab starts with::
+
+    P = get_profile()          # picks the device and the profile, seeds everything
+    n_train = P.choose(ci=64, cpu=512, gpu=4096)
+
+The profile sets data sizes and iteration counts:
+
+- ``ci``: tiny, for tests (each notebook in about a minute on 2 CPU cores);
+- ``cpu``: a student's laptop (a sensible result in a few minutes);
+- ``gpu``: the full run that reaches the quality targets.
+
+It is chosen from the device (CUDA -> ``gpu``, otherwise ``cpu``) and can be overridden with the
+environment variable ``COURSE_PROFILE``. ``COURSE_DEVICE`` overrides the device (``cpu``, ``cuda``,
+``cuda:1``, ``mps``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+PROFILES = ("ci", "cpu", "gpu")
+DEFAULT_SEED = 0
+T = TypeVar("T")
+
+
+def get_device() -> torch.device:
+    """CUDA if available, then Apple's MPS, then the CPU (``COURSE_DEVICE`` overrides)."""
+    wanted = os.environ.get("COURSE_DEVICE", "").strip()
+    if wanted:
+        try:
+            device = torch.device(wanted)
+        except RuntimeError as err:
+            raise ValueError(f"COURSE_DEVICE={wanted!r} is not a device name; expected e.g. 'cpu' or 'cuda'") from err
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"COURSE_DEVICE={wanted!r} but CUDA is not available on this machine; unset it or use 'cpu'")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise ValueError(f"COURSE_DEVICE={wanted!r} but MPS is not available on this machine; unset it or use 'cpu'")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int = DEFAULT_SEED) -> torch.Generator:
+    """Seed Python, NumPy and torch (all devices); returns a CPU ``torch.Generator`` with that seed."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Where and how big a lab runs. ``name`` is one of ``ci``, ``cpu``, ``gpu``."""
+
+    name: str
+    device: torch.device
+    seed: int = DEFAULT_SEED
+
+    def __post_init__(self) -> None:
+        if self.name not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.name!r}")
+
+    def choose(self, ci: T, cpu: T, gpu: T) -> T:
+        """The value for this profile, e.g. ``P.choose(ci=2, cpu=20, gpu=200)`` epochs."""
+        return {"ci": ci, "cpu": cpu, "gpu": gpu}[self.name]
+
+    @property
+    def use_amp(self) -> bool:
+        """Mixed precision pays off on CUDA only."""
+        return self.device.type == "cuda"
+
+    def __str__(self) -> str:
+        return f"profile {self.name!r} on {self.device} (seed {self.seed})"
+
+
+def profile_name(device: torch.device) -> str:
+    """``COURSE_PROFILE`` if set, else ``gpu`` on CUDA and ``cpu`` elsewhere."""
+    name = os.environ.get("COURSE_PROFILE", "").strip().lower()
+    if name:
+        if name not in PROFILES:
+            raise ValueError(f"COURSE_PROFILE={name!r} is not a profile; expected one of {', '.join(PROFILES)}")
+        return name
+    return "gpu" if device.type == "cuda" else "cpu"
+
+
+def get_profile(seed: int = DEFAULT_SEED, verbose: bool = False) -> Profile:
+    """Pick the device and profile, seed everything, and return the :class:`Profile`."""
+    device = get_device()
+    seed_everything(seed)
+    profile = Profile(profile_name(device), device, seed)
+    if verbose:
+        print(f"Running with {profile}.")
+    return profile

@@ -1,0 +1,1 @@
+"""The exercises of each lab (``labNN.py``): cases, references and hints for the checks."""

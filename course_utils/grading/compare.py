@@ -1,0 +1,147 @@
+"""Compare a student's result with the expected one, and describe values in words.
+
+:func:`compare` returns ``None`` when ``got`` matches ``expected`` within tolerances, or a short text
+that says what differs (type, shape, dtype, which element and by how much).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+
+def describe(value: object) -> str:
+    """``float32 tensor of shape (5, 3) on cpu``, ``int 4``, ``list of 3``, ..."""
+    if isinstance(value, torch.Tensor):
+        text = f"{str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}"
+        if value.device.type != "cpu":
+            text += f" on {value.device}"
+        if value.numel() <= 8:
+            values = value.detach().cpu()
+            if values.is_floating_point():
+                values = np.round(values.double().numpy(), 4)
+            text += f" = {values.tolist()}"
+        return text
+    if isinstance(value, np.ndarray):
+        return f"numpy {value.dtype} array of shape {value.shape}"
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return f"{type(value).__name__} {value!r}"
+    if isinstance(value, Mapping):
+        return f"dict with keys {sorted(map(str, value))}"
+    if isinstance(value, Sequence):
+        return f"{type(value).__name__} of {len(value)}"
+    return type(value).__name__
+
+
+def _same_kind(a: torch.dtype, b: torch.dtype) -> bool:
+    def kind(d: torch.dtype) -> str:
+        return "bool" if d == torch.bool else "float" if d.is_floating_point else "complex" if d.is_complex else "int"
+    return kind(a) == kind(b)
+
+
+def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: float, exact_dtype: bool) -> str | None:
+    if not isinstance(got, torch.Tensor):
+        return f"expected a tensor, got {describe(got)}"
+    if tuple(got.shape) != tuple(expected.shape):
+        return f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
+    if exact_dtype and got.dtype != expected.dtype:
+        return f"wrong dtype: expected {expected.dtype}, got {got.dtype}"
+    if not _same_kind(got.dtype, expected.dtype):
+        return f"wrong dtype: expected {expected.dtype} (or another {expected.dtype} kind), got {got.dtype}"
+    e, g = expected.detach().cpu(), got.detach().cpu()
+    if e.numel() == 0:
+        return None
+    if e.is_floating_point():
+        e, g = e.double(), g.double()
+        bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
+    else:
+        bad = g != e
+    if not bad.any():
+        return None
+    where = tuple(int(i) for i in bad.nonzero()[0])
+    diff = (g - e).abs()
+    diff = diff[~diff.isnan()] if diff.is_floating_point() else diff
+    worst = f"{diff.max().item():.4g}" if diff.numel() else "nan"
+    return (f"{int(bad.sum())} of {e.numel()} values differ (max abs difference {worst}); "
+            f"first at index {where if len(where) != 1 else where[0]}: expected {e[where].item():.6g}, "
+            f"got {g[where].item():.6g}")
+
+
+def compare(expected: object, got: object, rtol: float = 1e-5, atol: float = 1e-6,
+            exact_dtype: bool = False, path: str = "result") -> str | None:
+    """``None`` if ``got`` matches ``expected``, else what differs (``path`` names the part)."""
+    if isinstance(expected, torch.Tensor):
+        problem = compare_tensors(expected, got, rtol, atol, exact_dtype)
+    elif isinstance(expected, bool) or expected is None or isinstance(expected, str):
+        problem = None if got == expected and type(got) is type(expected) else \
+            f"expected {describe(expected)}, got {describe(got)}"
+    elif isinstance(expected, (int, float)):
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if isinstance(got, (np.floating, np.integer)):
+            got = got.item()
+        if isinstance(got, bool) or not isinstance(got, (int, float)):
+            problem = f"expected a number ({describe(expected)}), got {describe(got)}"
+        elif math.isnan(expected) and math.isnan(got):
+            problem = None
+        elif not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+            problem = f"expected {expected:.6g}, got {got:.6g} (difference {abs(got - expected):.3g})"
+        else:
+            problem = None
+    elif isinstance(expected, Mapping):
+        if not isinstance(got, Mapping):
+            return f"{path}: expected a dict, got {describe(got)}"
+        missing, extra = set(expected) - set(got), set(got) - set(expected)
+        if missing or extra:
+            return f"{path}: keys differ (missing {sorted(map(str, missing))}, unexpected {sorted(map(str, extra))})"
+        for key in expected:
+            problem = compare(expected[key], got[key], rtol, atol, exact_dtype, f"{path}[{key!r}]")
+            if problem:
+                return problem
+        return None
+    elif isinstance(expected, Sequence):
+        if not isinstance(got, Sequence) or isinstance(got, (str, torch.Tensor)):
+            return f"{path}: expected a {type(expected).__name__} of {len(expected)}, got {describe(got)}"
+        if len(got) != len(expected):
+            return f"{path}: expected {len(expected)} items, got {len(got)}"
+        for i, (e, g) in enumerate(zip(expected, got)):
+            problem = compare(e, g, rtol, atol, exact_dtype, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    else:
+        problem = None if got == expected else f"expected {describe(expected)}, got {describe(got)}"
+    return f"{path}: {problem}" if problem else None
+
+
+def snapshot(value: object) -> object:
+    """A deep copy of tensors/arrays inside ``value`` (to detect in-place changes later)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, Mapping):
+        return {k: snapshot(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(snapshot(v) for v in value) if not hasattr(value, "_fields") else value
+    return value
+
+
+def unchanged(before: object, after: object) -> bool:
+    """True if ``after`` holds the same values as the ``before`` snapshot (NaNs equal)."""
+    if isinstance(before, torch.Tensor):
+        if not isinstance(after, torch.Tensor) or before.shape != after.shape or before.dtype != after.dtype:
+            return False
+        return bool(torch.equal(before, after) or
+                    (before.is_floating_point() and torch.allclose(before, after, rtol=0, atol=0, equal_nan=True)))
+    if isinstance(before, np.ndarray):
+        return isinstance(after, np.ndarray) and np.array_equal(before, after, equal_nan=before.dtype.kind == "f")
+    if isinstance(before, Mapping):
+        return isinstance(after, Mapping) and before.keys() == after.keys() and all(
+            unchanged(before[k], after[k]) for k in before)
+    if isinstance(before, (list, tuple)):
+        return isinstance(after, (list, tuple)) and len(before) == len(after) and all(map(unchanged, before, after))
+    return True

@@ -1,0 +1,1 @@
+"""Reference implementations of the operations students write in the labs."""

@@ -1,0 +1,141 @@
+"""K-means (Lloyd's algorithm) in torch, on any device: the reference for lab 01.
+
+Shapes: ``x`` is ``N x D`` (N points, D features), ``centres`` is ``K x D``.
+
+The loop, exactly as the lab specifies it:
+
+1. ``labels = assign(x, centres)`` (nearest centre, squared Euclidean distance, ties -> lowest index);
+2. ``new = update_centres(x, labels, centres)`` (mean of each cluster; an empty cluster keeps its centre);
+3. stop when ``sum((new - centres)**2) <= tol * sum(x.var(0))`` (scikit-learn's relative tolerance)
+   or after ``max_iter`` updates; ``centres = new``.
+
+Then a final assignment, and ``inertia = sum of squared distances to the assigned centres``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from course_utils import _validate
+
+# Points per chunk in the distance computation: keeps the N x K matrix small and cache-friendly.
+CHUNK = 65536
+
+
+class KMeansResult(NamedTuple):
+    labels: torch.Tensor   # N, int64
+    centres: torch.Tensor  # K x D
+    inertia: float         # sum of squared distances to the assigned centre
+    n_iter: int            # number of centre updates made
+
+
+def _check_points(x: torch.Tensor) -> torch.Tensor:
+    _validate.tensor("x", x, ndim=2, dtypes="float")
+    if x.shape[0] == 0:
+        raise ValueError("x has no points (shape (0, D)); expected at least one row")
+    return x
+
+
+def _check_centres(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    _validate.tensor("centres", centres, ndim=2, dtypes="float")
+    if centres.shape[1] != x.shape[1]:
+        raise ValueError(f"centres must have D={x.shape[1]} columns like x, got shape {tuple(centres.shape)}")
+    if centres.shape[0] == 0:
+        raise ValueError("centres is empty; expected K >= 1 rows")
+    return centres
+
+
+def _nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels (N) and squared distances (N) to the nearest centre, in chunks."""
+    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
+    dist = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
+    c_sq = (centres * centres).sum(1)
+    for start in range(0, x.shape[0], CHUNK):
+        xc = x[start:start + CHUNK]
+        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2 ; ||x||^2 does not change the argmin
+        d = torch.addmm(c_sq, xc, centres.T, alpha=-2.0)
+        best, idx = d.min(1)
+        labels[start:start + CHUNK] = idx
+        dist[start:start + CHUNK] = (best + (xc * xc).sum(1)).clamp_(min=0)
+    return labels, dist
+
+
+def assign(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest centre for each point: ``N`` int64 (ties -> lowest index)."""
+    x = _check_points(x)
+    return _nearest(x, _check_centres(x, centres))[0]
+
+
+def update_centres(x: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Mean of the points of each cluster (``K x D``); an empty cluster keeps its old centre."""
+    x = _check_points(x)
+    centres = _check_centres(x, centres)
+    _validate.tensor("labels", labels, ndim=1, dtypes="int")
+    k = centres.shape[0]
+    if labels.shape[0] != x.shape[0]:
+        raise ValueError(f"labels must have one entry per point (N={x.shape[0]}), got {labels.shape[0]}")
+    if labels.numel() and (labels.min() < 0 or labels.max() >= k):
+        raise ValueError(f"labels must be in [0, K={k}), got values in [{labels.min().item()}, {labels.max().item()}]")
+    sums = torch.zeros_like(centres).index_add_(0, labels, x)
+    counts = torch.bincount(labels, minlength=k).to(x.dtype)
+    return torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+
+
+def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): ``K x D`` centres taken from the rows of ``x``.
+
+    The first centre is a uniformly random point; each next one is a point drawn with probability
+    proportional to its squared distance to the nearest centre chosen so far.
+    """
+    x = _check_points(x)
+    _validate.positive_int("k", k)
+    if k > x.shape[0]:
+        raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]}")
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    first = torch.randint(x.shape[0], (1,), generator=generator, device=gen_device).item()
+    centres = [x[first]]
+    d2 = ((x - x[first]) ** 2).sum(1)
+    for _ in range(1, k):
+        weights = d2.to(gen_device, torch.float64)
+        if weights.sum() <= 0:  # fewer distinct points than k: any point will do
+            weights = torch.ones_like(weights)
+        idx = torch.multinomial(weights, 1, generator=generator).item()
+        centres.append(x[idx])
+        d2 = torch.minimum(d2, ((x - x[idx]) ** 2).sum(1))
+    return torch.stack(centres)
+
+
+def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-means++",
+           max_iter: int = 100, tol: float = 1e-4, generator: torch.Generator | None = None) -> KMeansResult:
+    """Cluster the rows of ``x`` (``N x D``) into ``k`` groups.
+
+    ``init`` is ``"k-means++"`` (needs ``k``) or a ``K x D`` tensor of initial centres.
+    """
+    x = _check_points(x)
+    if isinstance(init, str):
+        if init != "k-means++":
+            raise ValueError(f"init must be 'k-means++' or a K x D tensor of centres, got {init!r}")
+        if k is None:
+            raise ValueError("k is required with init='k-means++'")
+        centres = kmeans_plus_plus(x, k, generator)
+    else:
+        centres = _check_centres(x, init).to(x)
+        if k is not None and k != centres.shape[0]:
+            raise ValueError(f"k={k} but init has {centres.shape[0]} centres")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
+        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0, got {tol!r}")
+    threshold = tol * x.var(0, unbiased=False).sum()
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):
+        labels, _ = _nearest(x, centres)
+        new = update_centres(x, labels, centres)
+        shift = ((new - centres) ** 2).sum()
+        centres = new
+        if shift <= threshold:
+            break
+    labels, dist = _nearest(x, centres)
+    return KMeansResult(labels, centres, float(dist.sum()), n_iter)
