@@ -12,7 +12,7 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: lab test env unit notebooks browser build clean
+.PHONY: lab test env unit notebooks browser-deps build clean
 
 env: $(STAMP)
 
@@ -38,7 +38,11 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/course build --check
 	COURSE_PROFILE=ci COURSE_STRICT=1 $(PYTEST) $(NBVAL) solutions
-	COURSE_PROFILE=ci $(PYTEST) $(NBVAL) labs
+	COURSE_PROFILE=ci $(PYTEST) $(NBVAL) labs $(wildcard slides/*.ipynb)
+
+# Debian's Chromium for the browser tests (never Playwright's own download: it cannot work offline).
+browser-deps:
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 
 build: $(STAMP)
 	$(BIN)/course build

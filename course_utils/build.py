@@ -112,13 +112,42 @@ def build(root: Path, check: bool = False) -> list[Path]:
     return stale + orphans
 
 
+def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None:
+    """Run solution notebooks (strict checks) and store their outputs in place."""
+    import os
+
+    from nbclient import NotebookClient
+
+    paths = [root / "solutions" / Path(n).name for n in names] if names else sorted((root / "solutions").glob("*.ipynb"))
+    for path in paths:
+        if not path.is_file():
+            raise BuildError(f"no solution notebook {path}")
+    os.environ["COURSE_STRICT"] = "1"
+    os.environ.setdefault("COURSE_PROFILE", "cpu")
+    for path in paths:
+        print(f"executing {path.relative_to(root)} (profile {os.environ['COURSE_PROFILE']}) ...", flush=True)
+        notebook = nbformat.read(path, as_version=4)
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        tmp = path.with_suffix(".ipynb.tmp")
+        nbformat.write(notebook, tmp)
+        tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course build", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="write nothing; fail if labs/ differs from what build writes")
+    parser.add_argument("--execute", nargs="*", metavar="NOTEBOOK", default=None,
+                        help="first run these solution notebooks (all if none named) with strict checks and store "
+                             "their outputs (profile: $COURSE_PROFILE, default cpu)")
     parser.add_argument("--root", type=Path, default=None, help="course folder (default: found from the current folder)")
     args = parser.parse_args(argv)
+    if args.check and args.execute is not None:
+        parser.error("--check and --execute do not go together")
     try:
         root = find_root(args.root)
+        if args.execute is not None:
+            execute_solutions(root, args.execute)
         changed = build(root, check=args.check)
     except (BuildError, OSError) as err:
         print(f"course build: {err}", file=sys.stderr)
