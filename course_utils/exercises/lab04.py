@@ -1,0 +1,197 @@
+"""Lab 04 exercises: convolution and transposed convolution as matrices.
+
+The matrix exercises compare with :mod:`course_utils.ops.conv_matrix` (checked against ``F.conv1d`` /
+``F.conv2d`` / ``F.conv_transpose*`` in the unit tests); the others compare directly with
+``F.conv_transpose1d`` / ``F.conv_transpose2d``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from course_utils import _validate
+from course_utils.exercises.lab03 import conv_transpose2d_reference
+from course_utils.grading.exercise import Case, Exercise, register
+from course_utils.ops import conv_matrix
+from course_utils.ops.upsampling import check_int, check_size, conv_transpose_output_size
+
+LECTURE_KERNEL = torch.tensor([1.0, 2.0, 3.0])  # [x, y, z] with x=1, y=2, z=3: entries show which tap
+
+
+def _rand_int(g: torch.Generator, low: int, high: int) -> int:
+    return int(torch.randint(low, high + 1, (1,), generator=g))
+
+
+# ---- 04.conv1d_matrix ------------------------------------------------------------------------
+def _conv1d_matrix_cases(g: torch.Generator) -> list[Case]:
+    cases = [
+        Case((LECTURE_KERNEL.clone(), 4, 1, 1), note="the lecture: kernel [x, y, z], n=4, stride 1, padding 1 (4 x 6)"),
+        Case((LECTURE_KERNEL.clone(), 4, 2, 1), note="the lecture: stride 2 (2 x 6)"),
+        Case((torch.randn(3, generator=g), 5, 1, 0), note="no padding"),
+        Case((torch.randn(1, generator=g), 4, 1, 0), note="kernel 1: a diagonal matrix"),
+        Case((torch.randn(6, generator=g), 4, 1, 1), note="kernel = padded input: a single row"),
+        Case((torch.randn(2, generator=g), 8, 3, 0), note="stride 3 > kernel 2: columns no row touches"),
+        Case((torch.randn(4, generator=g), 7, 2, 2), note="stride 2, padding 2, the remainder dropped"),
+    ]
+    for _ in range(3):
+        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
+        p = _rand_int(g, 0, k - 1)
+        n = _rand_int(g, max(1, k - 2 * p), 12)
+        cases.append(Case((torch.randn(k, generator=g), n, s, p), note=f"random: k={k}, n={n}, s={s}, p={p}"))
+    return cases
+
+
+register(Exercise(
+    "04.conv1d_matrix", "the matrix of a 1-D convolution (on the padded input)", conv_matrix.conv1d_matrix,
+    _conv1d_matrix_cases, rtol=0, atol=0,
+    hint="n_out = (n + 2p - k) // s + 1 rows and n + 2p columns; row i holds the kernel from column i * s: "
+         "X[i, i*s : i*s + k] = weight.",
+))
+
+
+# ---- 04.conv2d_matrix ------------------------------------------------------------------------
+def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
+    cases = [
+        Case((torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), (4, 4)), note="3 x 3 kernel on 4 x 4: a 4 x 16 matrix"),
+        Case((torch.randn(1, 1, 3, 3, generator=g), (4, 4), 2, 1), note="stride 2, padding 1"),
+        Case((torch.randn(3, 2, 2, 2, generator=g), (5, 4), 1, 0), note="2 -> 3 channels, non-square input"),
+        Case((torch.randn(1, 2, 2, 2, generator=g), (7, 7), 3, 0), note="stride 3 > kernel 2"),
+        Case((torch.randn(2, 1, 3, 3, generator=g), (1, 1), 1, 1), note="a single pixel, padding 1"),
+    ]
+    for _ in range(3):
+        c_out, c_in, k, s = _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 4), _rand_int(g, 1, 3)
+        p = _rand_int(g, 0, k // 2)
+        size = (_rand_int(g, max(1, k - 2 * p), 7), _rand_int(g, max(1, k - 2 * p), 7))
+        cases.append(Case((torch.randn(c_out, c_in, k, k, generator=g), size, s, p),
+                          note=f"random: {c_in} -> {c_out} channels, {size[0]} x {size[1]}, k={k}, s={s}, p={p}"))
+    return cases
+
+
+register(Exercise(
+    "04.conv2d_matrix", "the unrolled matrix of a 2-D convolution", conv_matrix.conv2d_matrix,
+    _conv2d_matrix_cases, rtol=0, atol=0,
+    hint="row (o, r, c) = o*H'*W' + r*W' + c; column (i, y, x) = i*H*W + y*W + x. Output pixel (r, c) of channel o "
+         "sees input (i, r*s + di - p, c*s + dj - p) with weight[o, i, di, dj]: skip positions outside the image "
+         "(they are padding zeros).",
+))
+
+
+# ---- 04.conv_transpose1d ---------------------------------------------------------------------
+def conv_transpose1d_reference(a: torch.Tensor, weight: torch.Tensor, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0) -> torch.Tensor:
+    """``F.conv_transpose1d`` on 1-D vectors (no batch, no channels), after argument checks."""
+    _validate.tensor("a", a, ndim=1, dtypes="float")
+    _validate.tensor("weight", weight, ndim=1, dtypes="float")
+    if a.dtype != weight.dtype:
+        raise TypeError(f"a and weight must have the same dtype, got {a.dtype} and {weight.dtype}")
+    if a.shape[0] == 0:
+        raise ValueError("a is empty; expected at least one value")
+    conv_transpose_output_size(a.shape[0], weight.shape[0], stride, padding, output_padding)  # validates
+    return F.conv_transpose1d(a[None, None], weight[None, None], None, stride, padding, output_padding)[0, 0]
+
+
+def _conv_transpose1d_cases(g: torch.Generator) -> list[Case]:
+    abcd = torch.tensor([1.0, 10.0, 100.0, 1000.0])
+    cases = [
+        Case((abcd.clone(), LECTURE_KERNEL.clone(), 1, 1), note="the lecture: [a, b, c, d], stride 1, padding 1"),
+        Case((abcd[:2].clone(), LECTURE_KERNEL.clone(), 2, 1, 1),
+             note="the lecture: [a, b], stride 2, padding 1, output_padding 1"),
+        Case((torch.randn(5, generator=g), torch.randn(3, generator=g), 1, 0), note="stride 1, no padding"),
+        Case((torch.randn(4, generator=g), torch.randn(2, generator=g), 3, 0, 2), note="stride 3 > kernel 2"),
+        Case((torch.randn(1, generator=g), torch.randn(4, generator=g), 2, 1), note="a single value"),
+    ]
+    for _ in range(3):
+        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
+        p, op, m = _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1), _rand_int(g, 1, 8)
+        cases.append(Case((torch.randn(m, generator=g), torch.randn(k, generator=g), s, p, op),
+                          note=f"random: m={m}, k={k}, s={s}, p={p}, output_padding={op}"))
+    return cases
+
+
+register(Exercise(
+    "04.conv_transpose1d", "transposed convolution as X.T @ a", conv_transpose1d_reference, _conv_transpose1d_cases,
+    rtol=1e-4, atol=1e-5,
+    hint="the result has n = (m-1)*s - 2p + k + output_padding values; X = conv1d_matrix(weight, n, s, p) maps "
+         "length n to length m; X.T @ a has n + 2p values (padded coordinates): drop p at each end.",
+))
+
+
+# ---- 04.vjp ----------------------------------------------------------------------------------
+def conv2d_vjp_reference(a: torch.Tensor, weight: torch.Tensor, in_size: tuple[int, int], stride: int = 1,
+                         padding: int = 0) -> torch.Tensor:
+    """The gradient of ``(a * F.conv2d(x, weight, stride, padding)).sum()`` w.r.t. ``x``: a transposed conv."""
+    _validate.tensor("a", a, ndim=4, dtypes="float")
+    _validate.tensor("weight", weight, ndim=4, dtypes="float")
+    height, width = check_size("in_size", in_size)
+    check_int("stride", stride, 1)
+    check_int("padding", padding, 0)
+    k_h, k_w = weight.shape[2:]
+    expected = (a.shape[0], weight.shape[0],
+                conv_matrix.conv_output_size(height, k_h, stride, padding),
+                conv_matrix.conv_output_size(width, k_w, stride, padding))
+    if tuple(a.shape) != expected:
+        raise ValueError(f"a must have the shape of the convolution's output {expected} (N x C_out x H' x W'), "
+                         f"got {tuple(a.shape)}")
+    output_padding = (conv_matrix.transpose_output_padding(height, k_h, stride, padding),
+                      conv_matrix.transpose_output_padding(width, k_w, stride, padding))
+    return F.conv_transpose2d(a, weight, None, stride, padding, output_padding)
+
+
+def _vjp_cases(g: torch.Generator) -> list[Case]:
+    specs = [  # (N, C_in, C_out, H, W, k, s, p, note)
+        (1, 1, 1, 4, 4, 3, 1, 1, "stride 1, padding 1"),
+        (1, 1, 1, 4, 4, 3, 2, 1, "stride 2, padding 1: the lecture's sizes"),
+        (2, 3, 2, 5, 6, 3, 2, 0, "batch, channels; odd size: a column no window reaches"),
+        (1, 2, 1, 7, 7, 2, 3, 0, "stride 3 > kernel 2"),
+    ]
+    for _ in range(2):
+        k, s = _rand_int(g, 1, 4), _rand_int(g, 1, 3)
+        p = _rand_int(g, 0, k // 2)
+        specs.append((_rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, max(1, k - 2 * p), 8),
+                      _rand_int(g, max(1, k - 2 * p), 8), k, s, p, f"random: k={k}, s={s}, p={p}"))
+    cases = []
+    for n, c_in, c_out, h, w, k, s, p, note in specs:
+        out = (conv_matrix.conv_output_size(h, k, s, p), conv_matrix.conv_output_size(w, k, s, p))
+        cases.append(Case((torch.randn(n, c_out, *out, generator=g), torch.randn(c_out, c_in, k, k, generator=g),
+                           (h, w), s, p), note=note))
+    return cases
+
+
+register(Exercise(
+    "04.vjp", "the vector-Jacobian product of a convolution, with autograd", conv2d_vjp_reference, _vjp_cases,
+    rtol=1e-4, atol=1e-5,
+    hint="x = torch.zeros(N, C_in, H, W, requires_grad=True) (any x: the convolution is linear); "
+         "y = F.conv2d(x, weight, stride=stride, padding=padding); torch.autograd.grad(y, x, grad_outputs=a)[0].",
+))
+
+
+# ---- 04.zero_insertion -----------------------------------------------------------------------
+def _zero_insertion_cases(g: torch.Generator) -> list[Case]:
+    specs = [  # (N, C_in, C_out, H, W, k, s, p, op, note)
+        (1, 1, 1, 2, 2, 3, 2, 1, 1, "the lecture: 2 x 2 -> 4 x 4, stride 2, padding 1, output_padding 1"),
+        (1, 1, 1, 3, 3, 3, 1, 0, 0, "stride 1: no zeros inserted, padding k - 1"),
+        (1, 1, 1, 4, 3, 3, 1, 1, 0, "stride 1, padding 1: an ordinary 'same' convolution"),
+        (1, 2, 3, 3, 4, 4, 2, 1, 0, "kernel 4, stride 2, padding 1; 2 -> 3 channels"),
+        (2, 1, 2, 3, 3, 2, 3, 0, 2, "stride 3 > kernel 2, output_padding 2"),
+        (1, 1, 1, 3, 3, 3, 2, 2, 0, "padding = k - 1: nothing added around"),
+    ]
+    for _ in range(3):
+        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
+        p, op = _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
+        specs.append((_rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 6),
+                      _rand_int(g, 1, 6), k, s, p, op, f"random: k={k}, s={s}, p={p}, output_padding={op}"))
+    cases = []
+    for n, c_in, c_out, h, w, k, s, p, op, note in specs:
+        cases.append(Case((torch.randn(n, c_in, h, w, generator=g), torch.randn(c_in, c_out, k, k, generator=g)),
+                          {"stride": s, "padding": p, "output_padding": op}, note=note))
+    return cases
+
+
+register(Exercise(
+    "04.zero_insertion", "transposed convolution = zero insertion + ordinary convolution",
+    conv_transpose2d_reference, _zero_insertion_cases, rtol=1e-4, atol=1e-5,
+    hint="1) put x on a grid (H-1)*s + 1 wide with s - 1 zeros between values (z[..., ::s, ::s] = x); "
+         "2) pad k - 1 - p on each side, plus output_padding at the bottom and right; "
+         "3) F.conv2d with weight.flip(2, 3).transpose(0, 1) (flipped, and C_in/C_out swapped).",
+))
