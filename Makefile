@@ -32,7 +32,7 @@ lab: $(STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory unit notebooks
 
-unit: $(STAMP)
+unit: $(STAMP) browser-deps
 	COURSE_PROFILE=ci $(PYTEST) tests
 
 notebooks: $(STAMP)
