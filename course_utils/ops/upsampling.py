@@ -10,7 +10,8 @@ All images are batches ``N x C x H x W`` of floats. The five ways to make a feat
 - :func:`conv_transpose2d` — every input value weights a copy of the filter, placed ``stride`` output
   pixels apart; overlapping copies are summed (``F.conv_transpose2d``).
 
-:func:`conv_transpose_output_size` is the size rule ``(n - 1) * s - 2p + k + output_padding``.
+:func:`conv_transpose_output_size` is the size rule ``(n - 1) * s - 2p + k + output_padding``;
+:func:`bilinear_kernel` is the kernel that turns a transposed convolution into bilinear interpolation.
 Bad arguments raise ``TypeError`` / ``ValueError`` saying what was expected.
 """
 
@@ -202,3 +203,16 @@ def conv_transpose2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor |
     if bias is not None:
         out = out + bias[:, None, None]
     return out
+
+
+def bilinear_kernel(scale: int) -> torch.Tensor:
+    """The ``k x k`` kernel (``k = 2s - s % 2``) that makes a stride-``s`` transposed convolution interpolate.
+
+    With ``padding = (k - s + 1) // 2`` it reproduces ``F.interpolate(mode="bilinear", align_corners=False)``
+    away from the border. FCN (Long et al. 2015) initialises its upsampling layers with it.
+    """
+    check_int("scale", scale, 1)
+    size = 2 * scale - scale % 2
+    centre = scale - 1 if size % 2 == 1 else scale - 0.5
+    profile = 1 - (torch.arange(size, dtype=torch.float32) - centre).abs() / scale
+    return profile[:, None] * profile[None, :]
