@@ -1,0 +1,156 @@
+"""Judge a submission from what its functions did, without running them in the grader.
+
+The grader never runs students' code in its own process. A sandbox process calls the student's
+function on the exercise's cases and records each outcome as plain data (:func:`encode`): the
+returned value, the arguments after the call, or the exception and the line it came from. The
+grader then calls the pristine :func:`~course_utils.grading.evaluate` with a stand-in function
+(:func:`judge`) that *replays* those outcomes, so the verdict and its message are exactly those of
+the check students run, computed by code that a submission cannot patch.
+
+Outcomes are dicts: ``{"kind": "returned", "value": ..., "args": ...}``, ``{"kind": "raised",
+"type": name, "message": text, "not_implemented": bool, "frame": (name, line_no, line) | None,
+"raised_in": name}`` or ``{"kind": "timeout"}``. Values are encoded as tagged tuples holding only
+tensors and Python scalars, so the grader reads them with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import linecache
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_utils.grading import CheckResult, evaluate, get_exercise
+from course_utils.grading.runner import TimeLimitExceeded
+
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def encode(value: Any) -> tuple:
+    """``value`` as tagged tuples of tensors and scalars (anything else becomes its type name)."""
+    if isinstance(value, torch.Tensor):
+        try:
+            return ("t", value.detach().cpu().clone().as_subclass(torch.Tensor))
+        except Exception:  # noqa: BLE001 - exotic tensors are described by name
+            return ("o", type(value).__name__)
+    if type(value) in _SCALARS:
+        return ("s", value)
+    if isinstance(value, np.generic):
+        return ("g", value.dtype.str, value.item()) if type(value.item()) in _SCALARS else ("o", type(value).__name__)
+    if isinstance(value, np.ndarray):
+        try:
+            return ("n", torch.from_numpy(np.ascontiguousarray(value).copy()))
+        except (TypeError, ValueError):
+            return ("o", "ndarray")
+    if type(value) in (list, tuple):
+        return ("l" if type(value) is list else "u", [encode(v) for v in value])
+    if isinstance(value, Mapping) and all(type(k) in _SCALARS for k in value):
+        return ("d", [(k, encode(v)) for k, v in value.items()])
+    return ("o", type(value).__name__)
+
+
+def decode(item: tuple) -> Any:
+    """The value :func:`encode` describes (an object of the same type name for anything else)."""
+    tag = item[0]
+    if tag in ("t", "s"):
+        return item[1]
+    if tag == "g":
+        return np.dtype(item[1]).type(item[2])
+    if tag == "n":
+        return item[1].numpy()
+    if tag in ("l", "u"):
+        values = [decode(v) for v in item[1]]
+        return values if tag == "l" else tuple(values)
+    if tag == "d":
+        return {k: decode(v) for k, v in item[1]}
+    return type(str(item[1]), (), {})()
+
+
+def _apply(target: Any, after: tuple) -> None:
+    """Make ``target`` (the grader's own copy of an argument) hold what the student's left in it."""
+    tag = after[0]
+    if isinstance(target, torch.Tensor) and tag == "t":
+        new = after[1]
+        if target.shape != new.shape or target.dtype != new.dtype or not torch.equal(target.cpu(), new):
+            if not (new.is_floating_point() and target.shape == new.shape and target.dtype == new.dtype
+                    and torch.allclose(target.cpu(), new, rtol=0, atol=0, equal_nan=True)):
+                target.set_(new.to(target.device))
+    elif isinstance(target, np.ndarray) and tag == "n":
+        new = after[1].numpy()
+        if target.shape == new.shape and target.dtype == new.dtype:
+            target[...] = new
+    elif isinstance(target, (list, tuple)) and tag in ("l", "u"):
+        for t, a in zip(target, after[1]):
+            _apply(t, a)
+        if isinstance(target, list) and len(target) != len(after[1]):
+            target[:] = decode(after)
+    elif isinstance(target, dict) and tag == "d":
+        new = dict(after[1])
+        for key in list(target):
+            if key in new:
+                _apply(target[key], new[key])
+        if set(target) != set(new):
+            target.clear()
+            target.update({k: decode(v) for k, v in new.items()})
+
+
+def _raise_as_student(exc: BaseException, frame: tuple | None) -> None:
+    """Raise ``exc`` from a frame that looks like the student's (name, line number, line text),
+    so that the check's "where" (``in `assign`, line 4: ...``) reads as it did for the student."""
+    if not frame:
+        raise exc
+    name, line_no, line = str(frame[0]), max(1, int(frame[1])), str(frame[2] or "")
+    filename = f"/submission/{uuid.uuid4().hex}.py"
+    lines = [""] * (line_no - 1) + [line + "\n"]
+    linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
+    code = compile("\n" * (line_no - 1) + "raise __exc__\n", filename, "exec")
+    code = code.replace(co_name=name, co_qualname=name) if hasattr(code, "co_qualname") else code.replace(co_name=name)
+    try:
+        exec(code, {"__exc__": exc})  # noqa: S102 - raises exc; runs no student code
+    finally:
+        linecache.cache.pop(filename, None)
+
+
+def _error(record: dict, exercise_id: str, status: str, text: str) -> CheckResult:
+    return CheckResult(exercise_id, status, f"❌ {exercise_id}: {text}", 0, record.get("cases", 0))
+
+
+def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
+    """The verdict on one exercise from a sandbox's ``record`` (see the module docstring).
+
+    ``record`` holds ``name`` (the student's function), and either ``outcomes`` (a list, one per
+    case run, in order) or ``missing`` / ``load_error`` / ``crashed`` (texts) when there was
+    nothing to run or the sandbox died while running it.
+    """
+    ex = get_exercise(exercise_id)
+    name = record.get("name", "?")
+    if "missing" in record:
+        return CheckResult(ex.id, "missing", f"❌ {ex.id}: {record['missing']}", 0, 0)
+    if "load_error" in record:
+        return _error(record, ex.id, "error", f"`{name}` could not be loaded for grading: {record['load_error']}")
+    if "crashed" in record:
+        return _error(record, ex.id, "crashed", record["crashed"])
+    outcomes = iter(record.get("outcomes", []))
+
+    def replay(*args: Any, **kwargs: Any) -> Any:
+        outcome = next(outcomes, None)
+        if outcome is None:
+            raise RuntimeError("the sandbox recorded no result for this case (it stopped early)")
+        kind = outcome["kind"]
+        if kind == "timeout":
+            raise TimeLimitExceeded(f"took longer than {ex.time_limit:g} s")
+        if kind == "raised":
+            cls = NotImplementedError if outcome.get("not_implemented") else \
+                type(str(outcome["type"]), (Exception,), {})
+            frame = outcome.get("frame")
+            if outcome.get("not_implemented"):
+                frame = (outcome.get("raised_in") or name, 1, "")
+            _raise_as_student(cls(outcome["message"]), frame)
+        _apply((args, kwargs), outcome["args"])
+        return decode(outcome["value"])
+
+    replay.__name__ = replay.__qualname__ = name
+    return evaluate(ex.id, replay, seed)
