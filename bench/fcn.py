@@ -1,0 +1,86 @@
+"""Train FCN-8s on synthetic scenes and report time, images/s and validation mIoU.
+
+    python bench/fcn.py --profile cpu        # ci | cpu | gpu (default: the course's profile)
+
+Targets (lab 02): mIoU >= 0.90 in the gpu profile, >= 0.80 in the cpu profile within 5 minutes
+on 2 CPU cores. The last line is machine-readable: ``RESULT {...json...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from course_utils.config import get_device, profile_name  # noqa: E402
+from course_utils.data import SceneConfig, render_scenes  # noqa: E402
+from course_utils.models import FCN  # noqa: E402
+from course_utils.training import SceneBatches, TrainConfig, segmentation_scores, train  # noqa: E402
+
+# What each profile trains: image size, backbone width, batch size, steps, learning rate.
+PROFILES = {
+    "ci": dict(size=64, width=8, batch=8, steps=150, lr=3e-3, n_val=32, pool=256),
+    "cpu": dict(size=64, width=16, batch=16, steps=1200, lr=3e-3, n_val=128, pool=2048),
+    "gpu": dict(size=128, width=32, batch=32, steps=4000, lr=2e-3, n_val=512, pool=None),
+}
+TARGETS = {"ci": None, "cpu": 0.80, "gpu": 0.90}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    parser.add_argument("--variant", choices=("32s", "16s", "8s"), default="8s")
+    parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every n steps")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="override profile settings, e.g. --set width=12 size=48")
+    args = parser.parse_args(argv)
+    device = get_device()
+    profile = args.profile or profile_name(device)
+    p = dict(PROFILES[profile])
+    if args.steps:
+        p["steps"] = args.steps
+    for item in args.set:
+        key, value = item.split("=")
+        p[key] = type(p[key])(value) if p.get(key) is not None else int(value)
+
+    scenes = SceneConfig(size=p["size"])
+    val = render_scenes(scenes, range(p["n_val"]), seed=10_000 + args.seed)   # unseen scenes
+    model = FCN(scenes.num_classes, args.variant, width=p["width"])
+    config = TrainConfig(steps=p["steps"], lr=p["lr"], warmup=min(100, p["steps"] // 10), seed=args.seed,
+                         device=str(device), progress=sys.stderr.isatty(), eval_every=args.eval_every)
+    batches = SceneBatches(scenes, p["batch"], seed=args.seed, device=device, pool=p["pool"])
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    start = time.perf_counter()
+    history = train(model, batches, config, loss_fn=F.cross_entropy,
+                    evaluate=lambda m: segmentation_scores(m, val.images, val.semantic, scenes.num_classes))
+    seconds = time.perf_counter() - start
+    miou = history.last("mIoU")
+    images_per_s = p["steps"] * p["batch"] / seconds
+    target = TARGETS[profile]
+    print(f"FCN-{args.variant}, profile {profile} on {device} ({torch.get_num_threads()} threads, "
+          f"load average {load:.1f} at start): {p['steps']} steps x {p['batch']} images of "
+          f"{p['size']}x{p['size']}, width {p['width']}")
+    if args.eval_every:
+        print("mIoU by step:", {s: round(v, 3) for s, v in zip(history.eval_step, history.metrics["mIoU"])})
+    print(f"time {seconds:.1f} s, {images_per_s:.0f} images/s, final loss {history.loss[-1]:.4f}")
+    print(f"validation ({p['n_val']} unseen scenes): mIoU {miou:.3f}, pixel accuracy "
+          f"{history.last('pixel accuracy'):.3f}" + (f" (target {target})" if target else ""))
+    print("RESULT " + json.dumps({"lab": "02", "metric": "mIoU", "value": round(miou, 4),
+                                  "seconds": round(seconds, 1), "images_per_s": round(images_per_s, 1),
+                                  "target": target, "profile": profile, "device": str(device),
+                                  "variant": args.variant}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
