@@ -72,11 +72,13 @@ def symbolic_product(codes: torch.Tensor, kernel: Sequence[str], vector: Sequenc
 
 
 def show_matrix(matrix: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None,
-                labels: Sequence[str] | None = None, grid: bool | None = None) -> plt.Axes:
+                labels: Sequence[str] | None = None, grid: bool | None = None,
+                blocks: tuple[int, int] | None = None) -> plt.Axes:
     """Draw a matrix: zeros white, each distinct non-zero value its own colour (shared weights match).
 
     ``labels`` (one name per distinct non-zero value, in increasing order) are written in the cells of a
-    small matrix; large matrices are drawn without text so their sparsity pattern shows.
+    small matrix; large matrices are drawn without text so their sparsity pattern shows. ``blocks =
+    (rows, cols)`` draws lines between blocks of that size (e.g. one block per channel pair).
     """
     _validate.tensor("matrix", matrix, ndim=2)
     values = matrix.detach().cpu().double().numpy()
@@ -101,6 +103,12 @@ def show_matrix(matrix: torch.Tensor, ax: plt.Axes | None = None, title: str | N
         for (r, c), i in np.ndenumerate(index):
             ax.text(c, r, names[i - 1] if i else "0", ha="center", va="center", fontsize=9,
                     color="black" if i else "0.7")
+    if blocks is not None:
+        rows, cols = (upsampling.check_int("blocks[0]", blocks[0], 1), upsampling.check_int("blocks[1]", blocks[1], 1))
+        for r in range(rows, values.shape[0], rows):
+            ax.axhline(r - 0.5, color="black", linewidth=1)
+        for c in range(cols, values.shape[1], cols):
+            ax.axvline(c - 0.5, color="black", linewidth=1)
     ax.set_xticks([]); ax.set_yticks([])
     ax.set_xlabel(f"{values.shape[1]} columns"); ax.set_ylabel(f"{values.shape[0]} rows")
     if title:
