@@ -40,9 +40,11 @@ notebooks: $(STAMP)
 	COURSE_PROFILE=ci COURSE_STRICT=1 $(PYTEST) $(NBVAL) solutions
 	COURSE_PROFILE=ci $(PYTEST) $(NBVAL) labs $(wildcard slides/*.ipynb)
 
-# Debian's Chromium for the browser tests (never Playwright's own download: it cannot work offline).
+# Debian's Chromium for the browser tests (never Playwright's own download: it cannot work offline),
+# and npm, with which `course slides` fetches reveal.js, MathJax, ... by name and version.
 browser-deps:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
 
 build: $(STAMP)
 	$(BIN)/course build

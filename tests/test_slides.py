@@ -1,0 +1,183 @@
+"""Slide decks: their structure, ``course slides`` bad input, and the exported HTML in a real browser.
+
+The browser test exports every deck (``python -m course_utils slides --out TMP``: executes them in the ci
+profile, fetches the JavaScript from npm on the first run), then opens each page from disk in Debian's
+Chromium with every non-file request blocked and recorded, and checks that reveal.js started, that the
+slide count matches the notebook's slideshow metadata, that MathJax typeset the formulas, that the saved
+widgets render, that no request left the machine and that no local file is missing. One screenshot per
+deck (the live-demo slide) goes to ``out/test_slides/`` (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import slides
+
+ROOT = Path(__file__).resolve().parent.parent
+DECKS = sorted((ROOT / "slides").glob("[0-9][0-9]_*.ipynb"))
+SHOTS = ROOT / "out" / "test_slides"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOCAL = ("file:", "data:", "blob:", "about:")
+
+
+def _cells(deck: Path):
+    return nbformat.read(deck, as_version=4).cells
+
+
+# ---------------------------------------------------------------- decks (no browser, fast)
+
+def test_there_are_decks_for_the_first_labs():
+    assert [d.name[:2] for d in DECKS][:4] == ["01", "02", "03", "04"]
+
+
+@pytest.mark.parametrize("deck", DECKS, ids=lambda d: d.stem)
+def test_deck_follows_the_lecture_flow(deck):
+    cells = _cells(deck)
+    kinds = [slides.slide_type(c) for c in cells]
+    assert kinds[0] == "slide", "the title cell must start a slide"
+    assert set(kinds) <= {"slide", "subslide", "fragment", "skip", "notes", "-"}
+    assert kinds.count("notes") >= 4, "every deck needs speaker notes"
+    shown = [c for c, k in zip(cells, kinds) if k not in ("skip", "notes")]
+    assert any("$$" in c.source for c in shown if c.cell_type == "markdown"), "a displayed formula"
+    demos = [c for c in shown if c.cell_type == "code" and not c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert any("widgets.interact" in c.source for c in demos), "a live widget demo with its code visible"
+    figures = [c for c in shown if c.cell_type == "code" and c.metadata.get("jupyter", {}).get("source_hidden")]
+    assert any("plt." in c.source for c in figures), "a figure drawn by code"
+    closing = max(i for i, k in enumerate(kinds) if k == "slide")
+    assert f"labs/{deck.stem}.ipynb" in cells[closing].source, "the last slide points to the lab"
+    assert all(not c.get("outputs") for c in cells if c.cell_type == "code"), \
+        "decks are committed without outputs (course slides executes them)"
+
+
+def test_count_slides_follows_the_metadata():
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("title"),                                   # first cell: a slide
+        nbformat.v4.new_code_cell("x = 1", metadata={"slideshow": {"slide_type": "skip"}}),
+        nbformat.v4.new_markdown_cell("a", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_markdown_cell("b", metadata={"slideshow": {"slide_type": "fragment"}}),
+        nbformat.v4.new_markdown_cell("c", metadata={"slideshow": {"slide_type": "subslide"}}),
+        nbformat.v4.new_markdown_cell("n", metadata={"slideshow": {"slide_type": "notes"}}),
+        nbformat.v4.new_markdown_cell("d", metadata={"slideshow": {"slide_type": "slide"}}),
+    ])
+    assert slides.count_slides(nb) == 4
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    target = tmp_path / "slides.html"
+    target.write_text("not a folder")
+    assert slides.main(["--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "is a file" in err and "expected a folder" in err
+    with pytest.raises(ValueError, match="is a file"):
+        slides.export_decks(target)
+    assert target.read_text() == "not a folder"
+
+
+def test_unknown_deck_and_profile_are_clear_errors(tmp_path, capsys):
+    assert slides.main(["99", "--out", str(tmp_path / "o")]) == 2
+    assert "no deck '99'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="profile must be one of"):
+        slides.export_decks(tmp_path / "o", profile="laptop")
+
+
+def test_missing_npm_is_a_clear_error(tmp_path):
+    with pytest.raises(slides.SlidesError, match="not on PATH"):
+        slides.fetch_assets(tmp_path / "empty-cache", npm="no-such-npm-here")
+
+
+# ---------------------------------------------------------------- export + real browser
+
+def _need(tool: str) -> str:
+    """The tool's path; runs `make browser-deps` once if it is missing; skips only if that cannot help."""
+    if shutil.which(tool) is None:
+        subprocess.run(["make", "-s", "-C", str(ROOT), "browser-deps"], capture_output=True, timeout=600)
+    path = shutil.which(tool)
+    if path is None:
+        pytest.skip(f"{tool} is not installed and `make browser-deps` could not install it (needs apt and root)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    if not slides.assets_cached(slides.cache_dir(ROOT)):   # npm is only needed to fill the cache
+        _need("npm")
+    out = tmp_path_factory.mktemp("slides_html")
+    run = subprocess.run([sys.executable, "-m", "course_utils", "slides", "--out", str(out)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return out
+
+
+def test_export_is_self_contained(exported):
+    assert sorted(p.stem for p in exported.glob("[0-9][0-9]_*.html")) == [d.stem for d in DECKS]
+    index = (exported / "index.html").read_text()
+    for deck in DECKS:
+        html = (exported / f"{deck.stem}.html").read_text()
+        loads = re.findall(r'<(?:script|link)[^>]*(?:src|href)="([^"]+)"', html)
+        assert loads and all(u.startswith("assets/") for u in loads), loads
+        assert "mermaid" not in html.lower(), "the mermaid block loads from a CDN; the template must drop it"
+        assert f'href="{deck.stem}.html"' in index
+    for asset in slides.ASSETS:
+        entry = exported / "assets" / asset.folder / asset.entry.split("?")[0]
+        assert entry.is_file(), entry
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    chromium = _need("chromium")
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
+        context = p.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
+                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+        yield context
+        context.close()
+
+
+@pytest.mark.parametrize("deck", DECKS, ids=lambda d: d.stem)
+def test_exported_deck_in_a_real_browser(exported, browser, deck):
+    nb = nbformat.read(deck, as_version=4)
+    outside, failed, errors = [], [], []
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(LOCAL)
+               else (outside.append(route.request.url), route.abort()))
+    page.on("requestfailed", lambda request: failed.append(request.url))
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto((exported / f"{deck.stem}.html").as_uri())
+        page.wait_for_selector(".reveal.ready", timeout=60_000)     # AMD-loaded: no window.Reveal
+        page.evaluate("window.Reveal = require(Object.keys(require.s.contexts._.defined)"
+                      ".find(k => k.endsWith('dist/reveal.js')))")
+        assert page.evaluate("Reveal.getTotalSlides()") == slides.count_slides(nb)
+        page.wait_for_selector(".mjx-chtml", state="attached", timeout=60_000)
+        page.evaluate("new Promise(done => MathJax.Hub.Queue(done))")   # typesetting finished
+        assert page.locator(".mjx-chtml").count() >= 3
+        assert page.locator(".MathJax_Error, .mjx-error, .mjx-merror").count() == 0, "a formula failed to typeset"
+        n_notes = sum(slides.slide_type(c) == "notes" for c in nb.cells)
+        assert page.locator("aside.notes").count() == n_notes
+        assert page.locator("img[src^='data:image/png']").count() >= 2, "figures are in the page"
+        # the live-demo slide: the saved widget state renders sliders and the figure they drew
+        where = page.evaluate("""() => { const s = Reveal.getSlides().find(e => e.querySelector('.widget-slider'));
+                                         return s ? Reveal.getIndices(s) : null; }""")
+        assert where is not None, "no rendered widget slider in the deck"
+        page.evaluate(f"Reveal.slide({where['h']}, {where['v'] or 0}, 99)")
+        page.wait_for_selector("section.present .widget-slider", state="visible", timeout=30_000)
+        page.evaluate("new Promise(done => MathJax.Hub.Queue(done))")
+        page.wait_for_timeout(1000)                                   # the slide transition
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"{deck.stem}.png"))
+    finally:
+        page.close()
+    assert outside == [], f"requests left the machine: {outside}"
+    assert failed == [], f"local files missing from the export: {failed}"
+    assert errors == [], f"JavaScript errors: {errors}"
