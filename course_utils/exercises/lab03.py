@@ -174,9 +174,9 @@ def conv_transpose2d_reference(x: torch.Tensor, weight: torch.Tensor, bias: torc
 
 
 def _transposed_case(g: torch.Generator, n: int, c_in: int, c_out: int, h: int, w: int, k: int, s: int, p: int,
-                     op: int, bias: bool, note: str) -> Case:
+                     op: int, bias: bool, note: str, k_w: int | None = None) -> Case:
     x = _images(g, n, c_in, h, w)
-    weight = torch.randn(c_in, c_out, k, k, generator=g)
+    weight = torch.randn(c_in, c_out, k, k if k_w is None else k_w, generator=g)
     b = torch.randn(c_out, generator=g) if bias else None
     return Case((x, weight, b), {"stride": s, "padding": p, "output_padding": op}, note=note)
 
@@ -191,6 +191,7 @@ def _conv_transpose_cases(g: torch.Generator) -> list[Case]:
         _transposed_case(g, 1, 2, 3, 3, 5, 4, 2, 1, 0, True, "kernel 4, stride 2, padding 1; 2 -> 3 channels, bias"),
         _transposed_case(g, 2, 3, 2, 5, 3, 3, 2, 0, 1, False, "batch of 2, odd sizes, output_padding 1"),
         _transposed_case(g, 1, 1, 2, 4, 4, 5, 3, 2, 2, True, "kernel 5, stride 3, padding 2, output_padding 2"),
+        _transposed_case(g, 1, 2, 1, 3, 2, 2, 2, 0, 0, False, "a non-square 2 x 3 kernel", k_w=3),
     ]
     for _ in range(3):
         k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 4)
