@@ -6,7 +6,9 @@
 - :func:`show_matrix` — a matrix as an image (zeros white, shared weights in the same colour);
 - :func:`overlap_counts` / :func:`show_overlap` — how many filter copies of a transposed convolution land on
   each output pixel (the cause of checkerboard artifacts);
-- :func:`draw_transposed_conv_1d` — a 1-D transposed convolution as weighted copies of the filter, summed.
+- :func:`draw_transposed_conv_1d` — a 1-D transposed convolution as weighted copies of the filter, summed;
+- :func:`show_transposed_conv_pattern` and :func:`overlap_kind` — both pictures for one (kernel, stride,
+  padding), and a sentence on the overlap (lab 03's widget).
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ def draw_transposed_conv_1d(a: torch.Tensor, weight: torch.Tensor, stride: int =
     for r in range(m + 1):
         for c in range(full_len):
             if r == m or used[r, c]:
-                ax.text(c, r, _number(float(rows[r, c]), 2), ha="center", va="center", fontsize=8)
+                dark = abs(float(rows[r, c])) > 0.6 * limit
+                ax.text(c, r, _number(float(rows[r, c]), 2), ha="center", va="center", fontsize=8,
+                        color="white" if dark else "black")
     ax.axhline(m - 0.5, color="black", linewidth=1.5)
     for c in list(range(padding)) + list(range(full_len - padding, full_len)):
         ax.add_patch(plt.Rectangle((c - 0.5, -0.5), 1, m + 1, fill=False, hatch="//", edgecolor="0.5", linewidth=0))
@@ -185,3 +189,24 @@ def draw_transposed_conv_1d(a: torch.Tensor, weight: torch.Tensor, stride: int =
     ax.set_xlabel("output position (hatched: trimmed by padding)" if padding else "output position")
     ax.set_title(title or f"transposed convolution, stride {stride}: output length {size}", fontsize=10)
     return rows[m, padding:padding + size].to(a.dtype)
+
+
+def overlap_kind(kernel_size: int, stride: int) -> str:
+    """One sentence: do the filter copies of a transposed convolution leave gaps, overlap evenly, or unevenly?"""
+    upsampling.check_int("kernel_size", kernel_size, 1)
+    upsampling.check_int("stride", stride, 1)
+    if kernel_size < stride:
+        return "gaps: stride > kernel, some output pixels get no copy at all"
+    if kernel_size % stride == 0:
+        return "even overlap inside: kernel size divisible by the stride"
+    return "uneven overlap: checkerboard risk"
+
+
+def show_transposed_conv_pattern(n: int, kernel_size: int, stride: int, padding: int = 0) -> plt.Figure:
+    """Overlap counts of an ``n x n`` input (left) and the 1-D copies of an all-ones filter (right)."""
+    counts = overlap_counts(n, kernel_size, stride, padding)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1, 2]})
+    show_overlap(counts, axes[0], f"overlap counts, {counts.shape[0]} x {counts.shape[1]}")
+    draw_transposed_conv_1d(torch.ones(n), torch.ones(kernel_size), stride, padding, ax=axes[1])
+    fig.tight_layout()
+    return fig

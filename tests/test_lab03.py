@@ -228,3 +228,35 @@ def test_check_rejects_max_unpool_that_ignores_output_size():
 
     result = _verdict("03.max_unpool", ignores_size)
     assert "odd size 7 x 7" in result.message and "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message
+
+
+# ---- drawing helpers -------------------------------------------------------------------------
+def test_draw_transposed_conv_1d_returns_the_transposed_convolution():
+    import matplotlib.pyplot as plt
+
+    g = torch.Generator().manual_seed(4)
+    for stride, padding in [(1, 0), (2, 1), (3, 0), (2, 2)]:
+        a, w = torch.randn(4, generator=g), torch.randn(5, generator=g)
+        result = viz_conv.draw_transposed_conv_1d(a, w, stride, padding)
+        expected = F.conv_transpose1d(a[None, None], w[None, None], stride=stride, padding=padding)[0, 0]
+        torch.testing.assert_close(result, expected)
+        plt.close("all")
+
+
+def test_widget_helpers():
+    import matplotlib.pyplot as plt
+
+    assert viz_conv.overlap_kind(3, 2).startswith("uneven")
+    assert viz_conv.overlap_kind(4, 2).startswith("even")
+    assert viz_conv.overlap_kind(2, 3).startswith("gaps")
+    fig = viz_conv.show_transposed_conv_pattern(5, 3, 2, 1)
+    assert [ax.get_title() for ax in fig.axes] == ["overlap counts, 9 x 9",
+                                                   "transposed convolution, stride 2: output length 9"]
+    plt.close(fig)
+    with pytest.raises(ValueError, match="trims everything"):
+        viz_conv.show_transposed_conv_pattern(5, 1, 1, 3)
+
+
+def test_format_matrix_is_stable_text():
+    assert viz_conv.format_matrix(torch.tensor([[1.0, -0.0001], [0.125, 10.0]])) == "[   1    0]\n[0.12   10]"
+    assert viz_conv.format_matrix([["x", "y"], ["0", "z"]]) == "[x y]\n[0 z]"
