@@ -25,7 +25,7 @@ def _random_transposed_case(g: torch.Generator):
 
 def test_lab03_exercises_are_the_ones_the_notebook_checks():
     assert [e.id for e in lab_exercises("03")] == [
-        "03.output_size", "03.nearest", "03.bed_of_nails", "03.max_unpool", "03.bilinear", "03.conv_transpose2d"]
+        "03.nearest", "03.bed_of_nails", "03.max_unpool", "03.bilinear", "03.output_size", "03.conv_transpose2d"]
 
 
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("03")])

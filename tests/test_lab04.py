@@ -16,7 +16,7 @@ KERNEL = ["x", "y", "z"]
 
 def test_lab04_exercises_are_the_ones_the_notebook_checks():
     assert [e.id for e in lab_exercises("04")] == [
-        "04.conv1d_matrix", "04.conv2d_matrix", "04.conv_transpose1d", "04.vjp", "04.zero_insertion"]
+        "04.conv1d_matrix", "04.conv_transpose1d", "04.conv2d_matrix", "04.vjp", "04.zero_insertion"]
 
 
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("04")])

@@ -27,31 +27,6 @@ def _images(g: torch.Generator, n: int, c: int, h: int, w: int) -> torch.Tensor:
     return torch.randn(n, c, h, w, generator=g)
 
 
-# ---- 03.output_size --------------------------------------------------------------------------
-def _output_size_cases(g: torch.Generator) -> list[Case]:
-    cases = [
-        Case((2, 3, 2, 1, 1), note="the lecture: 2 x 2 -> 4 x 4 with a 3 x 3 kernel, stride 2, padding 1"),
-        Case((2, 3, 2, 1, 0), note="the same without output_padding: 3"),
-        Case((4, 3, 1, 1, 0), note="stride 1, padding 1 keeps the size"),
-        Case((3, 2, 3, 0, 0), note="stride 3 > kernel 2: gaps between the copies"),
-        Case((5, 4, 2, 1, 0), note="kernel 4, stride 2, padding 1 doubles the size"),
-        Case((1, 5, 1, 0, 0), note="a single input value: one copy of the filter"),
-    ]
-    for _ in range(4):
-        k, s = _rand_int(g, 1, 7), _rand_int(g, 1, 4)
-        n, p, op = _rand_int(g, 1, 20), _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
-        cases.append(Case((n, k, s, p, op), note=f"random: n={n}, k={k}, s={s}, p={p}, output_padding={op}"))
-    return cases
-
-
-register(Exercise(
-    "03.output_size", "output size of a transposed convolution", upsampling.conv_transpose_output_size,
-    _output_size_cases, rtol=0, atol=0,
-    hint="the copies of the filter start stride apart: the last starts at (n - 1) * stride and is kernel_size "
-         "long; then padding trims p at each end and output_padding adds op at the end.",
-))
-
-
 # ---- 03.nearest and 03.bed_of_nails ----------------------------------------------------------
 def nearest_reference(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``F.interpolate(x, scale_factor=scale, mode="nearest")``, after checking the arguments."""
@@ -162,6 +137,31 @@ register(Exercise(
     hint="per axis: source coordinate src = dst * (n_in - 1) / (n_out - 1) (align_corners=True; 0 if n_out == 1) "
          "or (dst + 0.5) * n_in / n_out - 0.5 clamped at 0 (False); i0 = floor(src) (at most n_in - 1), "
          "i1 = min(i0 + 1, n_in - 1), weight src - i0. Interpolate rows, then columns.",
+))
+
+
+# ---- 03.output_size --------------------------------------------------------------------------
+def _output_size_cases(g: torch.Generator) -> list[Case]:
+    cases = [
+        Case((2, 3, 2, 1, 1), note="the lecture: 2 x 2 -> 4 x 4 with a 3 x 3 kernel, stride 2, padding 1"),
+        Case((2, 3, 2, 1, 0), note="the same without output_padding: 3"),
+        Case((4, 3, 1, 1, 0), note="stride 1, padding 1 keeps the size"),
+        Case((3, 2, 3, 0, 0), note="stride 3 > kernel 2: gaps between the copies"),
+        Case((5, 4, 2, 1, 0), note="kernel 4, stride 2, padding 1 doubles the size"),
+        Case((1, 5, 1, 0, 0), note="a single input value: one copy of the filter"),
+    ]
+    for _ in range(4):
+        k, s = _rand_int(g, 1, 7), _rand_int(g, 1, 4)
+        n, p, op = _rand_int(g, 1, 20), _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
+        cases.append(Case((n, k, s, p, op), note=f"random: n={n}, k={k}, s={s}, p={p}, output_padding={op}"))
+    return cases
+
+
+register(Exercise(
+    "03.output_size", "output size of a transposed convolution", upsampling.conv_transpose_output_size,
+    _output_size_cases, rtol=0, atol=0,
+    hint="the copies of the filter start stride apart: the last starts at (n - 1) * stride and is kernel_size "
+         "long; then padding trims p at each end and output_padding adds op at the end.",
 ))
 
 

@@ -50,33 +50,6 @@ register(Exercise(
 ))
 
 
-# ---- 04.conv2d_matrix ------------------------------------------------------------------------
-def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
-    cases = [
-        Case((torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), (4, 4)), note="3 x 3 kernel on 4 x 4: a 4 x 16 matrix"),
-        Case((torch.randn(1, 1, 3, 3, generator=g), (4, 4), 2, 1), note="stride 2, padding 1"),
-        Case((torch.randn(3, 2, 2, 2, generator=g), (5, 4), 1, 0), note="2 -> 3 channels, non-square input"),
-        Case((torch.randn(1, 2, 2, 2, generator=g), (7, 7), 3, 0), note="stride 3 > kernel 2"),
-        Case((torch.randn(2, 1, 3, 3, generator=g), (1, 1), 1, 1), note="a single pixel, padding 1"),
-    ]
-    for _ in range(3):
-        c_out, c_in, k, s = _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 4), _rand_int(g, 1, 3)
-        p = _rand_int(g, 0, k // 2)
-        size = (_rand_int(g, max(1, k - 2 * p), 7), _rand_int(g, max(1, k - 2 * p), 7))
-        cases.append(Case((torch.randn(c_out, c_in, k, k, generator=g), size, s, p),
-                          note=f"random: {c_in} -> {c_out} channels, {size[0]} x {size[1]}, k={k}, s={s}, p={p}"))
-    return cases
-
-
-register(Exercise(
-    "04.conv2d_matrix", "the unrolled matrix of a 2-D convolution", conv_matrix.conv2d_matrix,
-    _conv2d_matrix_cases, rtol=0, atol=0,
-    hint="row (o, r, c) = o*H'*W' + r*W' + c; column (i, y, x) = i*H*W + y*W + x. Output pixel (r, c) of channel o "
-         "sees input (i, r*s + di - p, c*s + dj - p) with weight[o, i, di, dj]: skip positions outside the image "
-         "(they are padding zeros).",
-))
-
-
 # ---- 04.conv_transpose1d ---------------------------------------------------------------------
 def conv_transpose1d_reference(a: torch.Tensor, weight: torch.Tensor, stride: int = 1, padding: int = 0,
                                output_padding: int = 0) -> torch.Tensor:
@@ -114,6 +87,33 @@ register(Exercise(
     rtol=1e-4, atol=1e-5,
     hint="the result has n = (m-1)*s - 2p + k + output_padding values; X = conv1d_matrix(weight, n, s, p) maps "
          "length n to length m; X.T @ a has n + 2p values (padded coordinates): drop p at each end.",
+))
+
+
+# ---- 04.conv2d_matrix ------------------------------------------------------------------------
+def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
+    cases = [
+        Case((torch.arange(1.0, 10.0).reshape(1, 1, 3, 3), (4, 4)), note="3 x 3 kernel on 4 x 4: a 4 x 16 matrix"),
+        Case((torch.randn(1, 1, 3, 3, generator=g), (4, 4), 2, 1), note="stride 2, padding 1"),
+        Case((torch.randn(3, 2, 2, 2, generator=g), (5, 4), 1, 0), note="2 -> 3 channels, non-square input"),
+        Case((torch.randn(1, 2, 2, 2, generator=g), (7, 7), 3, 0), note="stride 3 > kernel 2"),
+        Case((torch.randn(2, 1, 3, 3, generator=g), (1, 1), 1, 1), note="a single pixel, padding 1"),
+    ]
+    for _ in range(3):
+        c_out, c_in, k, s = _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 4), _rand_int(g, 1, 3)
+        p = _rand_int(g, 0, k // 2)
+        size = (_rand_int(g, max(1, k - 2 * p), 7), _rand_int(g, max(1, k - 2 * p), 7))
+        cases.append(Case((torch.randn(c_out, c_in, k, k, generator=g), size, s, p),
+                          note=f"random: {c_in} -> {c_out} channels, {size[0]} x {size[1]}, k={k}, s={s}, p={p}"))
+    return cases
+
+
+register(Exercise(
+    "04.conv2d_matrix", "the unrolled matrix of a 2-D convolution", conv_matrix.conv2d_matrix,
+    _conv2d_matrix_cases, rtol=0, atol=0,
+    hint="row (o, r, c) = o*H'*W' + r*W' + c; column (i, y, x) = i*H*W + y*W + x. Output pixel (r, c) of channel o "
+         "sees input (i, r*s + di - p, c*s + dj - p) with weight[o, i, di, dj]: skip positions outside the image "
+         "(they are padding zeros).",
 ))
 
 
