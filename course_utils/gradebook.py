@@ -26,6 +26,7 @@ import os
 import re
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,7 +130,9 @@ def grade(sub: Submission, settings: Settings) -> dict:
         return entry
     entry["lab"] = lab
     entry["title"] = str(nb.metadata.get("title") or f"Lab {lab}")
+    start = time.monotonic()
     entry.update(grade_notebook(nb, sub.data, lab, settings))
+    entry["seconds"] = round(time.monotonic() - start, 1)
     entry["out_of"] = len(entry["exercises"])
     entry["total"] = round(sum(r["score"] for r in entry["exercises"].values()), 4)
     return entry

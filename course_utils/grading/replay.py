@@ -97,21 +97,20 @@ def _apply(target: Any, after: tuple) -> None:
             target.update({k: decode(v) for k, v in new.items()})
 
 
-def _raise_as_student(exc: BaseException, frame: tuple | None) -> None:
+def _raise_as_student(exc: BaseException, frame: tuple | None, filenames: list[str]) -> None:
     """Raise ``exc`` from a frame that looks like the student's (name, line number, line text),
-    so that the check's "where" (``in `assign`, line 4: ...``) reads as it did for the student."""
+    so that the check's "where" (``in `assign`, line 4: ...``) reads as it did for the student.
+    The frame's source goes in ``linecache`` under a new name, added to ``filenames``."""
     if not frame:
         raise exc
     name, line_no, line = str(frame[0]), max(1, int(frame[1])), str(frame[2] or "")
     filename = f"/submission/{uuid.uuid4().hex}.py"
+    filenames.append(filename)
     lines = [""] * (line_no - 1) + [line + "\n"]
     linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
     code = compile("\n" * (line_no - 1) + "raise __exc__\n", filename, "exec")
     code = code.replace(co_name=name, co_qualname=name) if hasattr(code, "co_qualname") else code.replace(co_name=name)
-    try:
-        exec(code, {"__exc__": exc})  # noqa: S102 - raises exc; runs no student code
-    finally:
-        linecache.cache.pop(filename, None)
+    exec(code, {"__exc__": exc})  # noqa: S102 - raises exc; runs no student code
 
 
 def _error(record: dict, exercise_id: str, status: str, text: str) -> CheckResult:
@@ -134,6 +133,7 @@ def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
     if "crashed" in record:
         return _error(record, ex.id, "crashed", record["crashed"])
     outcomes = iter(record.get("outcomes", []))
+    filenames: list[str] = []
 
     def replay(*args: Any, **kwargs: Any) -> Any:
         outcome = next(outcomes, None)
@@ -148,9 +148,13 @@ def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
             frame = outcome.get("frame")
             if outcome.get("not_implemented"):
                 frame = (outcome.get("raised_in") or name, 1, "")
-            _raise_as_student(cls(outcome["message"]), frame)
+            _raise_as_student(cls(outcome["message"]), frame, filenames)
         _apply((args, kwargs), outcome["args"])
         return decode(outcome["value"])
 
     replay.__name__ = replay.__qualname__ = name
-    return evaluate(ex.id, replay, seed)
+    try:
+        return evaluate(ex.id, replay, seed)
+    finally:
+        for filename in filenames:
+            linecache.cache.pop(filename, None)

@@ -153,7 +153,9 @@ def execute(spec: dict) -> None:
                     entry["status"] = "ok"
             else:
                 log["kernel"] = "finished"
-            run("__course_grade_capture(final=True)", None, 60)
+            stuck = bool(log["cells"]) and log["cells"][-1]["status"] == "timeout"
+            if log["kernel"] == "finished" and not stuck:  # refresh the functions' globals; the hook already saved them
+                run("__course_grade_capture(final=True)", None, 30)
         except DeadKernelError:
             running = [c for c in log["cells"] if c["status"] == "running"]
             if running:
@@ -162,14 +164,18 @@ def execute(spec: dict) -> None:
         write_json(log_path, log)
 
 
-def _frame(exc: BaseException) -> tuple | None:
+def _frame(exc: BaseException, sources: dict[str, list[str]]) -> tuple | None:
     """(function name, line number, line) of the deepest frame in the student's code."""
     import traceback
 
     from course_utils.grading.runner import _is_library
 
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if not _is_library(f.filename)]
-    return (frames[-1].name, frames[-1].lineno or 1, (frames[-1].line or "").strip()) if frames else None
+    if not frames:
+        return None
+    f, lines = frames[-1], sources.get(frames[-1].filename, [])
+    line = f.line or (lines[f.lineno - 1] if f.lineno and 0 < f.lineno <= len(lines) else "")
+    return f.name, f.lineno or 1, line.strip()
 
 
 def run_cases(spec: dict) -> None:
@@ -220,7 +226,7 @@ def run_cases(spec: dict) -> None:
                     except BaseException as exc:  # noqa: BLE001 - recorded, judged by the grader
                         outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": str(exc)[:2000],
                                          "not_implemented": isinstance(exc, NotImplementedError),
-                                         "frame": _frame(exc), "raised_in": raised_in(exc)})
+                                         "frame": _frame(exc, payload.get("sources", {})), "raised_in": raised_in(exc)})
                         break
                     outcomes.append({"kind": "returned", "value": encode(got), "args": encode((case.args, case.kwargs))})
         tmp = out / f"{ex.id}.pt.tmp"

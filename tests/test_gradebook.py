@@ -1,0 +1,315 @@
+"""`course grade`: real notebooks, some of them hostile, graded in separate kernels and processes.
+
+The notebooks are lab 01 and its solution, edited with nbformat. To keep the suite fast, one grader
+run (module fixture, short timeouts, two jobs) grades all the hostile notebooks together; they keep
+only the exercise part of the lab (the cells up to the last fallback).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from course_utils import gradebook
+from course_utils.grading import evaluate, lab_exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+SOLUTION, LAB = ROOT / "solutions" / "01_kmeans.ipynb", ROOT / "labs" / "01_kmeans.ipynb"
+IDS = [ex.id for ex in lab_exercises("01")]
+CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 30, 150
+
+
+# ---- building submissions -------------------------------------------------------------------------
+def exercise_part(path: Path = SOLUTION) -> nbformat.NotebookNode:
+    """The notebook up to the last fallback cell (the exercises), marked as lab 01."""
+    nb = nbformat.read(path, as_version=4)
+    last = max(i for i, c in enumerate(nb.cells) if "mean_iou = fallback" in c.source)
+    nb.cells = nb.cells[: last + 1]
+    nb.metadata["course"] = {"lab": "01"}
+    return nb
+
+
+def cell_index(nb: nbformat.NotebookNode, start: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
+
+
+def replace(nb: nbformat.NotebookNode, start: str, source: str) -> None:
+    nb.cells[cell_index(nb, start)].source = source
+
+
+def insert_after(nb: nbformat.NotebookNode, start: str, source: str) -> None:
+    nb.cells.insert(cell_index(nb, start) + 1, nbformat.v4.new_code_cell(source))
+
+
+def write(nb: nbformat.NotebookNode, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+    return path
+
+
+HARD_CODED_UPDATE = '''from course_utils.grading import get_exercise
+from course_utils.ops import kmeans as _ref
+_seen = [(c.args, _ref.update_centres(*c.args)) for c in get_exercise("01.update").cases(torch.Generator().manual_seed(0))]
+
+def update_centres(x, labels, centres):
+    """Memorised the cases the notebook shows; anything else gets the old centres."""
+    for (a, b, c), out in _seen:
+        if a.shape == x.shape and torch.equal(a, x) and torch.equal(b, labels) and torch.equal(c, centres):
+            return out.clone()
+    return centres.clone()
+'''
+
+PATCHING_ASSIGN = '''def assign(x, centres):
+    """Patches the checks from inside the function, then returns nonsense."""
+    import course_utils.grading as g, course_utils.grading.compare as c, course_utils.exercises.lab01 as lab
+    g.evaluate = lambda i, fn, seed=0: g.CheckResult(i, "passed", "✅ passed", 6, 6)
+    c.compare = lambda *a, **k: None
+    c.unchanged = lambda *a, **k: True
+    lab._assign_verify.__code__ = (lambda case, got, expected: None).__code__
+    return torch.zeros(len(x), dtype=torch.long)
+'''
+
+FAKE_CHECKS = '''import course_utils.grading as g
+g.evaluate = lambda i, fn, seed=0: g.CheckResult(i, "passed", f"✅ {i} passed: 6 of 6 cases.", 6, 6)
+def check(i, fn, seed=0):
+    print(f"✅ {i} passed: 6 of 6 cases.")
+def fallback(i, fn):
+    return fn
+del g.check
+'''
+
+
+def hostile_notebooks(folder: Path) -> dict[str, Path]:
+    paths = {}
+
+    nb = exercise_part()  # an exercise raises; mean_iou asks for 8 GB (the memory limit says no)
+    replace(nb, "def assign", 'def assign(x, centres):\n    d2 = ((x[:, None] - centres[None]) ** 2).sum(-1)\n'
+                              '    raise ValueError(f"boom with {len(x)} points")\n')
+    replace(nb, "def mean_iou", "def mean_iou(pred, target, num_classes):\n"
+                                "    scratch = torch.empty(8 * 2**30, dtype=torch.uint8)\n    return 0.5\n")
+    paths["raises"] = write(nb, folder / "raises.ipynb")
+
+    nb = exercise_part()  # a function that never returns (its check cells deleted); a cell that never ends
+    replace(nb, "def mean_iou", "def mean_iou(pred, target, num_classes):\n    while True:\n        pass\n")
+    del nb.cells[cell_index(nb, 'check("01.miou"')]
+    replace(nb, "match_clusters = fallback", 'match_clusters = fallback("01.match", match_clusters)')
+    source = nb.cells[cell_index(nb, "def match_clusters")].source
+    replace(nb, "def match_clusters", "import time\nwhile True:\n    time.sleep(0.05)\n\n" + source)
+    paths["loops"] = write(nb, folder / "loops.ipynb")
+
+    nb = exercise_part()  # mutates its input
+    replace(nb, "def update_centres", "def update_centres(x, labels, centres):\n    centres.add_(1.0)\n"
+                                      "    return centres - 1.0\n")
+    paths["mutates"] = write(nb, folder / "mutates.ipynb")
+
+    nb = exercise_part()  # kills its kernel with os._exit after two exercises
+    insert_after(nb, 'check("01.update"', "import os\nos._exit(3)")
+    paths["exits"] = write(nb, folder / "exits.ipynb")
+
+    nb = exercise_part()  # a function that segfaults: kills the kernel at its check, then the sandbox
+    replace(nb, "def match_clusters", "import ctypes\n\ndef match_clusters(clusters, target, k, num_classes):\n"
+                                      "    return ctypes.string_at(0)\n")
+    paths["segfaults"] = write(nb, folder / "segfaults.ipynb")
+
+    nb = exercise_part(LAB)  # the unsolved lab, with fake checks and a hard-coded and a patching answer
+    insert_after(nb, "import time", FAKE_CHECKS)
+    insert_after(nb, 'check("01.assign"', 'print("✅ 01.assign passed: 6 of 6 cases (nearest centre for each point).")')
+    replace(nb, "def assign", PATCHING_ASSIGN)
+    replace(nb, "def update_centres", HARD_CODED_UPDATE)
+    paths["cheats"] = write(nb, folder / "cheats.ipynb")
+
+    (folder / "empty.ipynb").write_text("")
+    (folder / "garbage.ipynb").write_text('{"cells": [')
+    (folder / "notanotebook.ipynb").write_text('{"hello": "world"}')
+    return paths
+
+
+def run_grade(*args: str | Path) -> int:
+    return gradebook.main([str(a) for a in args])
+
+
+def load(out: Path) -> dict[str, dict]:
+    return {e["student"]: e for e in json.loads((out / "grades.json").read_text())["submissions"]}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("hostile")
+    paths = hostile_notebooks(folder / "in")
+    before = {p: p.read_bytes() for p in (folder / "in").iterdir()}
+    start = time.monotonic()
+    code = run_grade(folder / "in", "--out", folder / "out", "--jobs", "2", "--cell-timeout", CELL_TIMEOUT,
+                     "--timeout", NOTEBOOK_TIMEOUT, "--memory", "3")
+    seconds = time.monotonic() - start
+    return {"code": code, "seconds": seconds, "out": folder / "out", "in": folder / "in", "paths": paths,
+            "before": before, "grades": load(folder / "out")}
+
+
+# ---- what submissions do -----------------------------------------------------------------------------
+def test_every_submission_gets_a_row_and_the_grader_finishes_in_time(hostile):
+    assert hostile["code"] == 0
+    assert set(hostile["grades"]) == {"raises", "loops", "mutates", "exits", "segfaults", "cheats",
+                                      "empty", "garbage", "notanotebook"}
+    # each notebook is bounded by its timeouts (plus starting a kernel and a sandbox: generous, shared machine)
+    assert all(e["seconds"] < NOTEBOOK_TIMEOUT + 120 for e in hostile["grades"].values() if "seconds" in e)
+
+
+def test_submissions_are_not_modified_and_nothing_lands_next_to_them(hostile):
+    assert {p: p.read_bytes() for p in hostile["in"].iterdir()} == hostile["before"]
+
+
+def test_an_exception_fails_that_exercise_with_its_line_and_the_rest_are_graded(hostile):
+    e = hostile["grades"]["raises"]
+    assign = e["exercises"]["01.assign"]
+    assert e["status"] == "graded" and assign["status"] == "error" and not assign["passed"]
+    assert "your function raised ValueError: boom with" in assign["message"]
+    assert 'in `assign`, line 3: raise ValueError(f"boom with {len(x)} points")' in assign["message"]
+    for ex_id in ("01.update", "01.init", "01.features", "01.match"):
+        assert e["exercises"][ex_id]["passed"], e["exercises"][ex_id]["message"]
+
+
+def test_a_memory_blow_up_hits_the_memory_limit_not_the_machine(hostile):
+    miou = hostile["grades"]["raises"]["exercises"]["01.miou"]
+    assert miou["status"] == "error" and "can't allocate memory" in miou["message"]
+
+
+def test_endless_loops_time_out_and_the_rest_is_graded(hostile):
+    e = hostile["grades"]["loops"]
+    miou, match = e["exercises"]["01.miou"], e["exercises"]["01.match"]
+    assert miou["status"] == "timeout" and "timed out: no result after" in miou["message"]
+    assert match["status"] == "missing" and "timed out" in match["message"] and f"{CELL_TIMEOUT} s" in match["message"]
+    assert e["exercises"]["01.assign"]["passed"] and e["exercises"]["01.update"]["passed"]
+    assert any("timed out" in note for note in e["notes"])
+
+
+def test_a_function_that_modifies_its_input_fails(hostile):
+    update = hostile["grades"]["mutates"]["exercises"]["01.update"]
+    assert update["status"] == "mutated" and "modified its input" in update["message"]
+
+
+def test_a_kernel_that_exits_gives_crashed_with_partial_results(hostile):
+    e = hostile["grades"]["exits"]
+    assert e["status"] == "crashed"
+    assert e["exercises"]["01.assign"]["passed"] and e["exercises"]["01.update"]["passed"]
+    assert e["exercises"]["01.features"]["status"] == "missing"
+    assert "did not run" in e["exercises"]["01.features"]["message"]
+
+
+def test_a_segfault_is_reported_and_other_exercises_still_graded(hostile):
+    e = hostile["grades"]["segfaults"]
+    match = e["exercises"]["01.match"]
+    assert e["status"] == "crashed"
+    assert match["status"] == "crashed" and "segmentation fault" in match["message"]
+    assert e["exercises"]["01.assign"]["passed"] and e["exercises"]["01.features"]["passed"]
+
+
+def test_patching_the_checks_or_printing_passed_gains_nothing(hostile):
+    e = hostile["grades"]["cheats"]
+    assert e["total"] == 0 and not any(r["passed"] for r in e["exercises"].values())
+    assert e["exercises"]["01.assign"]["status"] == "failed"
+    assert e["exercises"]["01.init"]["status"] == "not_implemented"
+
+
+def test_hard_coding_the_visible_cases_does_not_pass_the_hidden_ones(hostile):
+    namespace = {"torch": torch}
+    exec(HARD_CODED_UPDATE, namespace)  # noqa: S102 - our own test code
+    assert evaluate("01.update", namespace["update_centres"], seed=0).passed  # the cases students see
+    update = hostile["grades"]["cheats"]["exercises"]["01.update"]
+    assert update["status"] == "failed" and not update["passed"]
+
+
+def test_unreadable_files_get_a_row_with_the_reason(hostile):
+    g = hostile["grades"]
+    assert all(g[s]["status"] == "unreadable" for s in ("empty", "garbage", "notanotebook"))
+    assert "empty" in g["empty"]["reason"]
+    assert "not valid JSON" in g["garbage"]["reason"]
+    assert "not a Jupyter notebook" in g["notanotebook"]["reason"]
+
+
+def test_gradebook_files(hostile):
+    out = hostile["out"]
+    header, *rows = (out / "grades.csv").read_text().strip().split("\n")
+    assert header.split(",") == ["student", "path", "lab", *IDS, "total", "out_of", "status", "note"]
+    assert len(rows) == 9
+    mutates = next(r for r in rows if r.startswith("mutates,")).split(",")
+    assert mutates[3 + IDS.index("01.update")] == "0" and mutates[-2] == "graded"
+    text = (out / "feedback" / "mutates.md").read_text()
+    assert "modified its input" in text and "hidden seed" in text
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
+
+
+# ---- the real lab and solution; folders per student; re-runs ---------------------------------------
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("real")
+    (folder / "in" / "alice" / ".ipynb_checkpoints").mkdir(parents=True)
+    (folder / "in" / "bob").mkdir()
+    shutil.copy(SOLUTION, folder / "in" / "alice" / "01_kmeans.ipynb")
+    shutil.copy(SOLUTION, folder / "in" / "alice" / ".ipynb_checkpoints" / "01_kmeans-checkpoint.ipynb")
+    shutil.copy(LAB, folder / "in" / "bob" / "lab01.ipynb")
+    code = run_grade(folder / "in", "--out", folder / "out", "--jobs", "2")
+    return {"code": code, "folder": folder, "grades": load(folder / "out")}
+
+
+def test_the_solution_scores_full_marks_and_the_lab_zero(real):
+    assert real["code"] == 0 and set(real["grades"]) == {"alice", "bob"}  # folder names; checkpoints skipped
+    alice, bob = real["grades"]["alice"], real["grades"]["bob"]
+    assert alice["total"] == alice["out_of"] == len(IDS), {k: v["message"] for k, v in alice["exercises"].items()}
+    assert bob["total"] == 0 and bob["out_of"] == len(IDS)
+    assert all(r["status"] == "not_implemented" for r in bob["exercises"].values())
+
+
+def test_a_rerun_reuses_unchanged_notebooks(real, capsys):
+    folder = real["folder"]
+    capsys.readouterr()
+    start = time.monotonic()
+    assert run_grade(folder / "in", "--out", folder / "out") == 0
+    assert time.monotonic() - start < 30 and "2 unchanged" in capsys.readouterr().out
+    assert load(folder / "out") == real["grades"]
+
+
+def test_a_changed_file_is_regraded_and_force_regrades(tmp_path, capsys):
+    (tmp_path / "in").mkdir()
+    sub = tmp_path / "in" / "carol.ipynb"
+    sub.write_text("")
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert "empty" in load(tmp_path / "out")["carol"]["reason"]
+    sub.write_text("[1, 2]")
+    capsys.readouterr()
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert "0 unchanged" in capsys.readouterr().out
+    assert "not a Jupyter notebook" in load(tmp_path / "out")["carol"]["reason"]
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert "1 unchanged" in capsys.readouterr().out
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out", "--force") == 0
+    assert "0 unchanged" in capsys.readouterr().out
+
+
+# ---- bad input to the command -----------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["missing", "no_notebooks", "unknown_lab", "out_is_file", "bad_seed"])
+def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkeypatch):
+    (tmp_path / "subs").mkdir()
+    (tmp_path / "subs" / "dan.ipynb").write_text("")
+    out, args = tmp_path / "out", [tmp_path / "subs"]
+    if case == "missing":
+        args = [tmp_path / "nope"]
+    elif case == "no_notebooks":
+        (tmp_path / "empty").mkdir()
+        args = [tmp_path / "empty"]
+    elif case == "unknown_lab":
+        args += ["--lab", "99"]
+    elif case == "out_is_file":
+        out.write_text("not a folder")
+    else:
+        monkeypatch.setenv(gradebook.SEED_ENV, "abc")
+    capsys.readouterr()
+    assert run_grade(*args, "--out", out) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("course grade: ") and "\n" not in err
+    assert not out.is_dir()
