@@ -10,10 +10,11 @@ from course_utils.grading.exercise import Case, Exercise, register
 from course_utils.ops import features, kmeans
 
 
-def _blobs(g: torch.Generator, n: int, k: int, d: int, spread: float = 0.15) -> torch.Tensor:
+def _blobs(g: torch.Generator, n: int, k: int, d: int, spread: float = 0.15,
+           dtype: torch.dtype = torch.float32) -> torch.Tensor:
     centres = torch.rand(k, d, generator=g) * 4
     which = torch.randint(k, (n,), generator=g)
-    return centres[which] + spread * torch.randn(n, d, generator=g)
+    return (centres[which] + spread * torch.randn(n, d, generator=g)).to(dtype)
 
 
 def _int_tensor(got: object, n: int) -> str | None:
@@ -130,18 +131,21 @@ register(Exercise(
 
 # ---- 01.kmeans -------------------------------------------------------------------------------
 def _kmeans_cases(g: torch.Generator) -> list[Case]:
-    x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [9.9], [10.0]])
-    init = torch.tensor([[0.0], [4.0], [6.0]])
+    # float64, so that any correct way of computing distances gives the same labels (no near-ties).
+    x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [9.9], [10.0]], dtype=torch.float64)
+    init = torch.tensor([[0.0], [4.0], [6.0]], dtype=torch.float64)
     cases = [
         Case((x,), {"init": init}, note="1-D, three groups"),
         Case((x,), {"init": init, "max_iter": 1}, note="max_iter=1 stops after one update"),
     ]
     for n, k, d in ((120, 3, 2), (300, 5, 3), (64, 4, 1)):
-        x = _blobs(g, n, k, d, spread=0.4)
+        x = _blobs(g, n, k, d, spread=0.4, dtype=torch.float64)
         init = x[torch.randperm(n, generator=g)[:k]].clone()
         cases.append(Case((x,), {"init": init, "tol": 1e-4}, note=f"random: {n} points, k={k}"))
-    x = _blobs(g, 80, 3, 2, spread=0.5)
+    x = _blobs(g, 80, 3, 2, spread=0.5, dtype=torch.float64)
     cases.append(Case((x,), {"init": x[:3].clone(), "tol": 0.0, "max_iter": 300}, note="tol=0 runs to convergence"))
+    x = _blobs(g, 60, 3, 2)
+    cases.append(Case((x,), {"init": x[:3].clone()}, note="float32 input keeps float32 centres"))
     return cases
 
 
@@ -163,7 +167,7 @@ register(Exercise(
     "01.kmeans", "Lloyd's loop with tolerance, max_iter and inertia", kmeans.kmeans, _kmeans_cases,
     verify=_kmeans_verify,
     hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = ((new - centres)**2).sum(); "
-         "centres = new; stop if shift <= tol * x.var(0, unbiased=False).sum(). After the loop assign once more "
+         "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
 ))
 

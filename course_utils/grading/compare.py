@@ -123,6 +123,8 @@ def snapshot(value: object) -> object:
         return value.detach().clone()
     if isinstance(value, np.ndarray):
         return value.copy()
+    if isinstance(value, torch.Generator):  # so that one call does not consume another's random numbers
+        return torch.Generator(device=value.device).set_state(value.get_state())
     if isinstance(value, Mapping):
         return {k: snapshot(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

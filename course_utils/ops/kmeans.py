@@ -6,10 +6,16 @@ The loop, exactly as the lab specifies it:
 
 1. ``labels = assign(x, centres)`` (nearest centre, squared Euclidean distance, ties -> lowest index);
 2. ``new = update_centres(x, labels, centres)`` (mean of each cluster; an empty cluster keeps its centre);
-3. stop when ``sum((new - centres)**2) <= tol * sum(x.var(0))`` (scikit-learn's relative tolerance)
+3. stop when ``sum((new - centres)**2) <= tol * mean(x.var(0))`` (scikit-learn's relative tolerance)
    or after ``max_iter`` updates; ``centres = new``.
 
 Then a final assignment, and ``inertia = sum of squared distances to the assigned centres``.
+
+:func:`kmeans` gives exactly the result of that loop, but skips most distance computations with
+Hamerly's bounds (G. Hamerly, *Making k-means even faster*, SDM 2010): each point keeps an upper bound on
+the distance to its centre and a lower bound on the distance to any other centre; when centres move a
+little, the bounds move by at most as much, and a point whose upper bound stays below its lower bound
+(or below half the distance from its centre to the nearest other centre) cannot change cluster.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from course_utils import _validate
 
 # Points per chunk in the distance computation: keeps the N x K matrix small and cache-friendly.
-CHUNK = 65536
+CHUNK = 32768
 
 
 class KMeansResult(NamedTuple):
@@ -47,25 +53,40 @@ def _check_centres(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return centres
 
 
-def _nearest(x: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Labels (N) and squared distances (N) to the nearest centre, in chunks."""
-    labels = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-    dist = torch.empty(x.shape[0], dtype=x.dtype, device=x.device)
-    c_sq = (centres * centres).sum(1)
-    for start in range(0, x.shape[0], CHUNK):
-        xc = x[start:start + CHUNK]
-        # ||x - c||^2 = ||x||^2 - 2 x.c + ||c||^2 ; ||x||^2 does not change the argmin
-        d = torch.addmm(c_sq, xc, centres.T, alpha=-2.0)
-        best, idx = d.min(1)
+def _nearest(xt: torch.Tensor, centres: torch.Tensor, with_distance: bool = False
+             ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Labels (N) and, if asked, squared distances (N) to the nearest centre.
+
+    ``xt`` is the points transposed, ``D x N`` and contiguous: the ``K x N`` distance matrix is then reduced
+    over its first dimension, which is much faster than over a short last dimension.
+    """
+    n = xt.shape[1]
+    labels = torch.empty(n, dtype=torch.long, device=xt.device)
+    dist = torch.empty(n, dtype=xt.dtype, device=xt.device) if with_distance else None
+    c_sq = (centres * centres).sum(1, keepdim=True)                      # K x 1
+    for start in range(0, n, CHUNK):
+        chunk = xt[:, start:start + CHUNK]
+        # ||x - c||^2 = ||c||^2 - 2 c.x + ||x||^2 ; ||x||^2 does not change the argmin
+        d = torch.addmm(c_sq, centres, chunk, alpha=-2.0)               # K x chunk
+        best, idx = d.min(0)
         labels[start:start + CHUNK] = idx
-        dist[start:start + CHUNK] = (best + (xc * xc).sum(1)).clamp_(min=0)
+        if dist is not None:
+            dist[start:start + CHUNK] = (best + (chunk * chunk).sum(0)).clamp_(min=0)
     return labels, dist
+
+
+def _update(xt: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Cluster means from the transposed points ``D x N``; empty clusters keep their centre."""
+    k, d = centres.shape
+    sums = torch.zeros(d, k, dtype=xt.dtype, device=xt.device).scatter_add_(1, labels.expand(d, -1), xt)
+    counts = torch.bincount(labels, minlength=k).to(xt.dtype)
+    return torch.where(counts[:, None] > 0, sums.T / counts.clamp(min=1)[:, None], centres)
 
 
 def assign(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """Index of the nearest centre for each point: ``N`` int64 (ties -> lowest index)."""
     x = _check_points(x)
-    return _nearest(x, _check_centres(x, centres))[0]
+    return _nearest(x.T.contiguous(), _check_centres(x, centres))[0]
 
 
 def update_centres(x: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -78,9 +99,7 @@ def update_centres(x: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor)
         raise ValueError(f"labels must have one entry per point (N={x.shape[0]}), got {labels.shape[0]}")
     if labels.numel() and (labels.min() < 0 or labels.max() >= k):
         raise ValueError(f"labels must be in [0, K={k}), got values in [{labels.min().item()}, {labels.max().item()}]")
-    sums = torch.zeros_like(centres).index_add_(0, labels, x)
-    counts = torch.bincount(labels, minlength=k).to(x.dtype)
-    return torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+    return _update(x.T.contiguous(), labels, centres)
 
 
 def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -128,14 +147,64 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
         raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}")
-    threshold = tol * x.var(0, unbiased=False).sum()
+    threshold = float(tol * x.var(0, unbiased=False).mean())
+    xt = x.T.contiguous()  # D x N, the layout the inner loop wants
     n_iter = 0
-    for n_iter in range(1, max_iter + 1):
-        labels, _ = _nearest(x, centres)
-        new = update_centres(x, labels, centres)
-        shift = ((new - centres) ** 2).sum()
-        centres = new
-        if shift <= threshold:
-            break
-    labels, dist = _nearest(x, centres)
-    return KMeansResult(labels, centres, float(dist.sum()), n_iter)
+    with torch.inference_mode():
+        bounds = _Bounds(xt, centres)
+        for n_iter in range(1, max_iter + 1):
+            labels = bounds.assign(centres)
+            new = _update(xt, labels, centres)
+            moved = ((new - centres) ** 2).sum(1)
+            bounds.centres_moved(moved.sqrt(), labels)
+            centres = new
+            if float(moved.sum()) <= threshold:
+                break
+        labels = bounds.assign(centres)
+        inertia = float(((xt - centres.T[:, labels]) ** 2).sum())
+    return KMeansResult(labels.clone(), centres.clone(), inertia, n_iter)
+
+
+class _Bounds:
+    """Hamerly's bounds: ``upper[i]`` >= distance of point i to its centre, ``lower[i]`` <= distance to
+    every other centre. Only points whose bounds overlap are looked at again."""
+
+    def __init__(self, xt: torch.Tensor, centres: torch.Tensor):
+        self.xt = xt
+        self.labels, self.upper, self.lower = self._two_nearest(xt, centres)
+
+    @staticmethod
+    def _two_nearest(xt: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if centres.shape[0] == 1:
+            d = ((xt - centres.T) ** 2).sum(0).sqrt()
+            return torch.zeros_like(d, dtype=torch.long), d, torch.full_like(d, float("inf"))
+        c_sq = (centres * centres).sum(1, keepdim=True)
+        x_sq = (xt * xt).sum(0)
+        labels = torch.empty(xt.shape[1], dtype=torch.long, device=xt.device)
+        upper, lower = torch.empty_like(x_sq), torch.empty_like(x_sq)
+        for start in range(0, xt.shape[1], CHUNK):
+            d = torch.addmm(c_sq, centres, xt[:, start:start + CHUNK], alpha=-2.0)
+            two = d.topk(2, dim=0, largest=False)
+            labels[start:start + CHUNK] = two.indices[0]
+            best = (two.values + x_sq[start:start + CHUNK]).clamp_(min=0).sqrt_()
+            upper[start:start + CHUNK], lower[start:start + CHUNK] = best[0], best[1]
+        return labels, upper, lower
+
+    def assign(self, centres: torch.Tensor) -> torch.Tensor:
+        if centres.shape[0] > 1:
+            gap = torch.cdist(centres, centres).fill_diagonal_(float("inf")).min(1).values / 2
+            limit = torch.maximum(gap[self.labels], self.lower)
+            todo = (self.upper > limit).nonzero()[:, 0]
+            if todo.numel():  # tighten the upper bound with the exact distance, then check again
+                exact = ((self.xt[:, todo] - centres.T[:, self.labels[todo]]) ** 2).sum(0).sqrt()
+                self.upper[todo] = exact
+                todo = todo[exact > limit[todo]]
+            if todo.numel():  # these may have changed cluster: recompute their two nearest centres
+                labels, upper, lower = self._two_nearest(self.xt[:, todo], centres)
+                self.labels[todo], self.upper[todo], self.lower[todo] = labels, upper, lower
+        return self.labels
+
+    def centres_moved(self, distance: torch.Tensor, labels: torch.Tensor) -> None:
+        """Centres moved by ``distance`` (K): loosen the bounds by as much."""
+        self.upper += distance[labels]
+        self.lower -= distance.max()

@@ -1,0 +1,154 @@
+"""The autograder students see: verdicts for right and wrong functions."""
+
+import pytest
+import torch
+
+from course_utils import grading
+from course_utils.grading import CheckFailed, check, evaluate, fallback, get_exercise
+from course_utils.ops.kmeans import assign as reference_assign
+
+
+def good(x, centres):
+    return ((x[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
+
+
+def test_correct_function_passes(capsys):
+    result = evaluate("01.assign", good)
+    assert result.passed and result.score == 1.0 and result.cases_passed == result.cases_total > 3
+    check("01.assign", good)
+    assert capsys.readouterr().out.startswith("✅ 01.assign passed")
+
+
+def test_off_by_one_fails_with_inputs_expected_and_hint():
+    def off_by_one(x, centres):
+        return (good(x, centres) + 1) % centres.shape[0]
+
+    result = evaluate("01.assign", off_by_one)
+    assert result.status == "failed" and not result.passed and result.score == 0
+    assert "case 1 of" in result.message
+    assert "inputs: x = float32 tensor of shape (4, 1)" in result.message
+    assert "is assigned to centre 1" in result.message and "hint:" in result.message
+
+
+def test_exception_is_reported_with_its_line():
+    def broken(x, centres):
+        distances = x @ centres  # wrong shapes for D > 1
+        return distances.argmin(1)
+
+    result = evaluate("01.assign", broken)
+    assert result.status == "error"
+    assert "your function raised RuntimeError" in result.message
+    assert "in `broken`, line" in result.message and "distances = x @ centres" in result.message
+
+
+def test_endless_loop_is_stopped(monkeypatch):
+    monkeypatch.setattr(get_exercise("01.assign"), "time_limit", 0.5)
+
+    def forever(x, centres):
+        while True:
+            try:
+                pass
+            except Exception:  # a student's blanket except must not swallow the time limit
+                pass
+
+    result = evaluate("01.assign", forever)
+    assert result.status == "timeout" and "timed out" in result.message
+
+
+def test_in_place_modification_is_caught():
+    def sneaky(x, centres):
+        x -= 0  # no change in values...
+        x[0] = 123.0  # ...but this one is
+        return good(x, centres)
+
+    result = evaluate("01.assign", sneaky)
+    assert result.status == "mutated" and "modified its input in place" in result.message
+
+
+def test_wrong_shape_and_type():
+    result = evaluate("01.update", lambda x, labels, centres: centres[:1])
+    assert result.status == "failed" and "wrong shape: expected (2, 2), got (1, 2)" in result.message
+    result = evaluate("01.miou", lambda pred, target, c: "0.5")
+    assert "expected a number" in result.message
+    result = evaluate("01.assign", 42)
+    assert result.status == "error" and "expected a function" in result.message
+
+
+def test_not_implemented_is_kind_and_does_not_raise_even_in_strict_mode_for_check(capsys, monkeypatch):
+    def stub(x, centres):
+        raise NotImplementedError()
+
+    result = evaluate("01.assign", stub)
+    assert result.status == "not_implemented" and "not implemented yet" in result.message
+    check("01.assign", stub)
+    assert "not implemented yet" in capsys.readouterr().out
+    monkeypatch.setenv("COURSE_STRICT", "1")
+    with pytest.raises(CheckFailed):
+        check("01.assign", stub)
+
+
+def test_not_implemented_helper_is_named():
+    def helper(x):
+        raise NotImplementedError()
+
+    def kmeans(x, k=None, init="k-means++", max_iter=100, tol=1e-4, generator=None):
+        helper(x)
+
+    result = evaluate("01.kmeans", kmeans)
+    assert result.status == "not_implemented" and "it calls `helper`" in result.message
+
+
+def test_strict_mode_raises_on_failure(monkeypatch):
+    monkeypatch.setenv("COURSE_STRICT", "1")
+    with pytest.raises(CheckFailed, match="01.assign failed"):
+        check("01.assign", lambda x, c: torch.zeros(x.shape[0], dtype=torch.long))
+
+
+def test_fallback_keeps_a_passing_function_and_replaces_a_failing_one(capsys):
+    assert fallback("01.assign", good) is good
+    assert capsys.readouterr().out == ""
+
+    def stub(x, centres):
+        raise NotImplementedError()
+
+    assert fallback("01.assign", stub) is reference_assign
+    assert "Using the reference solution for 01.assign" in capsys.readouterr().out
+
+
+def test_hidden_seeds_change_the_random_cases():
+    ex = get_exercise("01.assign")
+    visible = ex.cases(torch.Generator().manual_seed(0))
+    hidden = ex.cases(torch.Generator().manual_seed(12345))
+    assert len(visible) == len(hidden)
+    assert not torch.equal(visible[-1].args[0], hidden[-1].args[0])
+
+    memory = {tuple(c.args[0].flatten().tolist()): c for c in visible}
+
+    def hard_coded(x, centres):  # answers the visible cases only
+        key = tuple(x.flatten().tolist())
+        return reference_assign(x, centres) if key in memory else torch.zeros(x.shape[0], dtype=torch.long)
+
+    assert evaluate("01.assign", hard_coded, seed=0).passed
+    assert not evaluate("01.assign", hard_coded, seed=12345).passed
+
+
+def test_unknown_ids_are_clear():
+    with pytest.raises(KeyError, match="unknown exercise '01.nope'"):
+        evaluate("01.nope", good)
+    with pytest.raises(KeyError, match="there is no lab '99'"):
+        evaluate("99.x", good)
+    with pytest.raises(KeyError, match="look like '01.assign'"):
+        grading.get_exercise("assign")
+
+
+def test_compare_tolerances_and_containers():
+    from course_utils.grading.compare import compare
+
+    assert compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-9])) is None
+    assert "wrong dtype" in compare(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
+    assert "1 of 2 values differ" in compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]))
+    assert compare({"a": 1.0, "b": [1, 2]}, {"a": 1.0 + 1e-9, "b": [1, 2]}) is None
+    assert "keys differ" in compare({"a": 1}, {"b": 1})
+    assert "result[1]: expected 2 items" in compare([1, [1, 2]], [1, [1]])
+    assert compare(float("nan"), float("nan")) is None
+    assert compare(3, torch.tensor(3.0)) is None
