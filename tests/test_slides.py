@@ -6,15 +6,25 @@ Chromium with every non-file request blocked and recorded, and checks that revea
 slide count matches the notebook's slideshow metadata, that MathJax typeset the formulas, that the saved
 widgets render, that no request left the machine and that no local file is missing. One screenshot per
 deck (the live-demo slide) goes to ``out/test_slides/`` (git-ignored) for a person to look at.
+
+The live test presents deck 01 the way the README tells an instructor to: JupyterLab on a scratch copy of
+``slides/``, Run All, the notebook toolbar's deck button (jupyterlab-slideshow), arrow keys to the demo
+slide, then moves the ipywidgets slider and sees the kernel redraw the figure.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import nbformat
@@ -45,6 +55,9 @@ def test_deck_follows_the_lecture_flow(deck):
     cells = _cells(deck)
     kinds = [slides.slide_type(c) for c in cells]
     assert kinds[0] == "slide", "the title cell must start a slide"
+    assert all(c.metadata.get("slideshow", {}).get("slide_type") != "-" for c in cells), \
+        'jupyterlab-slideshow hides cells marked "-": leave slide_type out to continue a slide'
+
     assert set(kinds) <= {"slide", "subslide", "fragment", "skip", "notes", "-"}
     assert kinds.count("notes") >= 4, "every deck needs speaker notes"
     shown = [c for c, k in zip(cells, kinds) if k not in ("skip", "notes")]
@@ -144,6 +157,7 @@ def browser():
         context.close()
 
 
+@pytest.mark.browser
 @pytest.mark.parametrize("deck", DECKS, ids=lambda d: d.stem)
 def test_exported_deck_in_a_real_browser(exported, browser, deck):
     nb = nbformat.read(deck, as_version=4)
@@ -181,3 +195,106 @@ def test_exported_deck_in_a_real_browser(exported, browser, deck):
     assert outside == [], f"requests left the machine: {outside}"
     assert failed == [], f"local files missing from the export: {failed}"
     assert errors == [], f"JavaScript errors: {errors}"
+
+
+# ---------------------------------------------------------------- live in JupyterLab (jupyterlab-slideshow)
+
+def _api(base: str, path: str):
+    with urllib.request.urlopen(f"{base}/api/{path}?token=slides-test", timeout=10) as reply:
+        return json.load(reply)
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab on a scratch copy of slides/, isolated settings, ci profile; yields its base URL."""
+    root = tmp_path_factory.mktemp("course")
+    shutil.copytree(ROOT / "slides", root / "slides")
+    cfg = tmp_path_factory.mktemp("jupyter")
+    for rel, body in {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
+                      "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True}}.items():
+        (cfg / "settings" / f"{rel}.jupyterlab-settings").parent.mkdir(parents=True, exist_ok=True)
+        (cfg / "settings" / f"{rel}.jupyterlab-settings").write_text(json.dumps(body))
+    env = dict(os.environ, COURSE_PROFILE="ci", JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(cfg / "data"),
+               JUPYTER_RUNTIME_DIR=str(cfg / "rt"), JUPYTERLAB_WORKSPACES_DIR=str(cfg / "ws"),
+               JUPYTERLAB_SETTINGS_DIR=str(cfg / "settings"), JUPYTER_PLATFORM_DIRS="1")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
+            "--ServerApp.port_retries=0", "--IdentityProvider.token=slides-test", f"--ServerApp.root_dir={root}",
+            "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    log = cfg / "lab.log"
+    with open(log, "w") as out:
+        server = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, f"JupyterLab exited:\n{log.read_text()[-3000:]}"
+            try:
+                _api(base, "status")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"JupyterLab did not start:\n{log.read_text()[-3000:]}"
+                time.sleep(0.5)
+        yield base
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGINT)
+            time.sleep(0.5)
+            server.send_signal(signal.SIGINT)      # the second SIGINT skips the "shut down?" prompt
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
+
+
+@pytest.mark.browser
+def test_present_deck_live_in_jupyterlab(lab, browser):
+    from playwright.sync_api import expect
+
+    page = browser.new_page()
+    page.route("**/*", lambda route: route.continue_() if route.request.url.startswith((lab, *LOCAL))
+               else route.abort())
+    page.add_locator_handler(page.get_by_role("dialog").filter(has_text="Select Kernel"),
+                             lambda dialog: dialog.get_by_role("button", name="Select", exact=True).click())
+    try:
+        page.goto(f"{lab}/lab/tree/slides/01_kmeans.ipynb?token=slides-test")
+        nb = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        expect(nb.locator(".jp-Cell").first).to_be_visible(timeout=90_000)
+        stable, last, deadline = 0, None, time.monotonic() + 120   # one idle kernel, unchanged for 2 s
+        while stable < 4:
+            now = [(k["id"], k["execution_state"], k["connections"]) for k in _api(lab, "kernels")]
+            ok = len(now) == 1 and now[0][1] == "idle" and now[0][2] >= 1
+            stable, last = (stable + 1 if ok and now == last else 0), now
+            assert time.monotonic() < deadline, f"no idle kernel: {now}"
+            page.wait_for_timeout(500)          # never time.sleep here: it stalls page.route()
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        expect(nb.locator(".jp-OutputArea-output .widget-slider").first).to_be_visible(timeout=180_000)
+        assert nb.locator(".jp-OutputArea-output[data-mime-type*='error']").count() == 0
+
+        nb.locator(".jp-Cell").first.click()
+        page.keyboard.press("Escape")
+        nb.locator('.jp-NotebookPanel-toolbar [data-jp-item-name="deck"]').click()     # the README's button
+        expect(page.locator("body[data-jp-deck-mode='presenting']")).to_have_count(1, timeout=30_000)
+        slider = nb.locator(".widget-slider").first
+        for _ in range(30):                                  # slide by slide (fragments too) to the demo
+            if slider.is_visible():
+                break
+            page.keyboard.press("ArrowRight")
+            page.wait_for_timeout(400)
+        expect(slider).to_be_visible()
+        expect(nb.locator(".jp-deck-mod-onscreen").first).to_contain_text("Demo")
+        figure = nb.locator(".widget-output img").first
+        before = figure.get_attribute("src")
+        nb.locator(".widget-slider [role=slider]").first.focus()
+        page.keyboard.press("ArrowRight")                    # k: 4 -> 5, the kernel redraws
+        expect(nb.locator(".widget-readout").first).to_have_text("5")
+        expect(figure).not_to_have_attribute("src", before, timeout=60_000)
+        page.wait_for_timeout(500)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "01_kmeans_live_in_jupyterlab.png"))
+    finally:
+        page.close()
