@@ -20,7 +20,6 @@ Needs Debian's Chromium (``make browser-deps``; never ``playwright install``). D
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -49,7 +48,7 @@ USER_SETTINGS = {   # dialogs that would block the page; every cell in the DOM (
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
     "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
 }
-RUN_ALL_TIMEOUT_S = 300      # the ci profile runs a lab in about a minute; 2 shared cores can be slow
+RUN_ALL_TIMEOUT_S = 600      # the ci profile runs a lab in about a minute; shared, loaded cores can be 5x slower
 CHECK_TIMEOUT_S = 60
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d+\], line \d+")   # IPython's error display
 
@@ -80,10 +79,6 @@ def api(base: str, path: str, method: str = "GET"):
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
     return json.loads(body) if body else None
-
-
-def digest(paths) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 def first_exercise(lab_path: Path) -> tuple[int, int, str, str]:
@@ -122,7 +117,6 @@ def chromium() -> str:
 @pytest.fixture(scope="module")
 def lab_server(tmp_path_factory):
     """JupyterLab as `make lab` starts it, on a scratch copy of labs/; yields (base URL, copy root)."""
-    before = digest(LABS)
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "labs", root / "labs")
     cfg = tmp_path_factory.mktemp("jupyter")
@@ -164,7 +158,6 @@ def lab_server(tmp_path_factory):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait(10)
-    assert digest(LABS) == before, "the browser test modified the real labs/ notebooks"
 
 
 @pytest.fixture(scope="module")
