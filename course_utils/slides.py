@@ -114,10 +114,14 @@ def _npm_pack(asset: NpmAsset, target: Path, npm: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         with tarfile.open(tarballs[0]) as tar:
-            tar.extractall(staging, filter="data")
-        # npm tarballs hold one top folder, "package/"
-        (tops,) = [p for p in staging.iterdir()]
-        tops.rename(target)
+            if hasattr(tarfile, "data_filter"):   # refuses links and paths outside `staging`
+                tar.extractall(staging, filter="data")
+            else:                                  # Python < 3.10.12; the tarball is the registry's, by version
+                tar.extractall(staging)
+        tops = list(staging.iterdir())             # npm tarballs hold one top folder, "package/"
+        if len(tops) != 1 or not tops[0].is_dir():
+            raise SlidesError(f"`npm pack {spec}` gave an unexpected tarball (top level: {[t.name for t in tops]})")
+        tops[0].rename(target)
         staging.rmdir()
     (target / ".complete").write_text(spec + "\n")
 
@@ -179,13 +183,21 @@ def find_decks(root: Path, names: list[str] | None = None) -> list[Path]:
 
 def execute(nb, cwd: Path, profile: str, timeout: int = 600):
     """Run every cell of ``nb`` (a copy) in a fresh kernel with ``COURSE_PROFILE=profile``."""
+    from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     nb = copy.deepcopy(nb)
     env = {**os.environ, "COURSE_PROFILE": profile}
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute(env=env)
+    try:
+        client.execute(env=env)
+    except NoSuchKernel:
+        raise SlidesError("no 'python3' Jupyter kernel: run `course doctor`, or "
+                          "`python -m ipykernel install --sys-prefix`") from None
+    except (CellExecutionError, DeadKernelError) as err:
+        raise SlidesError(f"a cell failed while running the deck:\n{err}") from None
     return nb
 
 
@@ -217,7 +229,10 @@ def export_deck(deck: Path, out: Path, profile: str = "ci", run: bool = True) ->
     start = time.perf_counter()
     nb = nbformat.read(deck, as_version=4)
     if run:
-        nb = execute(nb, deck.parent, profile)
+        try:
+            nb = execute(nb, deck.parent, profile)
+        except SlidesError as err:
+            raise SlidesError(f"{deck.name}: {err}") from None
     title = nb.metadata.get("title") or deck.stem
     html = out / f"{deck.stem}.html"
     html.write_text(to_html(nb, title), encoding="utf-8")
@@ -225,6 +240,7 @@ def export_deck(deck: Path, out: Path, profile: str = "ci", run: bool = True) ->
 
 
 def write_index(out: Path, entries: list[tuple[Path, str, int]]) -> Path:
+    """``out/index.html`` linking each (page, title, number of slides)."""
     rows = "\n".join(f'<li><a href="{escape(p.name)}">{escape(title)}</a> ({n} slides)</li>' for p, title, n in entries)
     page = out / "index.html"
     page.write_text(f"""<!DOCTYPE html>

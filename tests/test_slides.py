@@ -103,6 +103,16 @@ def test_unknown_deck_and_profile_are_clear_errors(tmp_path, capsys):
         slides.export_decks(tmp_path / "o", profile="laptop")
 
 
+def test_a_failing_deck_is_a_clear_error_naming_it(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# broken", metadata={"slideshow": {"slide_type": "slide"}}),
+        nbformat.v4.new_code_cell("1 / 0")])
+    nbformat.write(nb, tmp_path / "99_broken.ipynb")
+    with pytest.raises(slides.SlidesError, match=r"(?s)99_broken.ipynb: a cell failed.*ZeroDivisionError"):
+        slides.export_deck(tmp_path / "99_broken.ipynb", tmp_path)
+    assert not (tmp_path / "99_broken.html").exists()
+
+
 def test_missing_npm_is_a_clear_error(tmp_path):
     with pytest.raises(slides.SlidesError, match="not on PATH"):
         slides.fetch_assets(tmp_path / "empty-cache", npm="no-such-npm-here")
