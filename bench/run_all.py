@@ -363,8 +363,9 @@ def write_report(path: Path, profile: str, body: str) -> None:
 # --------------------------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=PROFILES, default=os.environ.get("COURSE_PROFILE") or "cpu",
-                        help="profile passed to every benchmark in COURSE_PROFILE (default: $COURSE_PROFILE or cpu)")
+    parser.add_argument("--profile", choices=PROFILES, default=None,
+                        help="profile passed to every benchmark in COURSE_PROFILE (default: the course's choice: "
+                             "$COURSE_PROFILE, else gpu with CUDA, else cpu)")
     parser.add_argument("--bench-dir", type=Path, default=ROOT / "bench", help="where the benchmark scripts are")
     parser.add_argument("--out", type=Path, default=ROOT / "bench", help="folder for RESULTS.md and the plot")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these scripts (names without .py)")
@@ -374,6 +375,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="do not echo the scripts' output")
     args = parser.parse_args(argv)
 
+    if args.profile is None:
+        sys.path.insert(0, str(ROOT))
+        from course_utils.config import get_device, profile_name
+        args.profile = profile_name(get_device())
     command = "python bench/run_all.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     scripts = discover(args.bench_dir, args.only)
     started, load_before = time.perf_counter(), load_average()
