@@ -116,7 +116,8 @@ def grade(sub: Submission, settings: Settings) -> dict:
     """The gradebook entry for one submission (runs its sandbox processes)."""
     from course_utils.grading.supervisor import grade_notebook
 
-    entry = {"student": sub.student, "path": str(sub.path), "sha256": sub.sha256, "seed": settings.seed,
+    entry = {"student": sub.student, "path": str(sub.path), "file": str(sub.path.resolve()), "sha256": sub.sha256,
+             "seed": settings.seed,
              "lab_option": settings.lab, "lab": None, "status": "unreadable", "reason": "",
              "total": 0.0, "out_of": 0, "exercises": {}, "notes": []}
     nb, lab, problem = _lab_of(sub.data, sub.path)
@@ -136,6 +137,17 @@ def grade(sub: Submission, settings: Settings) -> dict:
     entry["out_of"] = len(entry["exercises"])
     entry["total"] = round(sum(r["score"] for r in entry["exercises"].values()), 4)
     return entry
+
+
+def _grade_safely(sub: Submission, settings: Settings) -> dict:
+    """:func:`grade`, with a bug of ours reported in the submission's row rather than ending the run."""
+    try:
+        return grade(sub, settings)
+    except Exception as exc:  # noqa: BLE001
+        return {"student": sub.student, "path": str(sub.path), "sha256": "", "seed": settings.seed,
+                "lab_option": settings.lab, "lab": None, "status": "error", "total": 0.0, "out_of": 0,
+                "reason": f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it",
+                "exercises": {}, "notes": []}
 
 
 # ---- writing the gradebook -----------------------------------------------------------------------
@@ -171,7 +183,8 @@ def feedback(entry: dict) -> str:
     title = entry.get("title") or (f"Lab {entry['lab']}" if entry["lab"] else "Your submission")
     lines = [f"# {title}: feedback for {entry['student']}", "", f"Submitted file: `{Path(entry['path']).name}`", ""]
     if entry["status"] == "unreadable":
-        return "\n".join(lines + ["**Not graded:** " + entry["reason"] + ".", ""])
+        reason = entry["reason"] + ("" if entry["reason"].endswith((".", "?", "!")) else ".")
+        return "\n".join(lines + ["**Not graded:** " + reason, ""])
     lines += [f"**Score: {_number(entry['total'])} / {entry['out_of']}**. The checks ran on new random cases "
               "(a hidden seed), not the ones your notebook showed, in a fresh kernel.", ""]
     if entry["status"] != "graded":
@@ -210,7 +223,7 @@ def write_gradebook(out: Path, entries: list[dict], settings: Settings) -> None:
 def _previous(out: Path) -> dict[str, dict]:
     try:
         data = json.loads((out / "grades.json").read_text(encoding="utf-8"))
-        return {e["path"]: e for e in data["submissions"]}
+        return {e.get("file", e["path"]): e for e in data["submissions"]}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -272,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     for sub in subs:
         sub.data = sub.path.read_bytes()
         sub.sha256 = hashlib.sha256(sub.data).hexdigest()
-        old = previous.get(str(sub.path))
+        old = previous.get(str(sub.path.resolve()))
         if old and old.get("sha256") == sub.sha256 and old.get("seed") == settings.seed \
                 and old.get("lab_option") == settings.lab and old.get("student") == sub.student:
             sub.entry = old
@@ -283,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=None, file=sys.stderr)
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
     try:
-        futures = {pool.submit(grade, sub, settings): sub for sub in todo}
+        futures = {pool.submit(_grade_safely, sub, settings): sub for sub in todo}
         for future in as_completed(futures):
             futures[future].entry = future.result()
             with lock:

@@ -26,6 +26,7 @@ from course_utils.grading.exercise import Exercise
 from course_utils.grading.replay import judge
 
 STARTUP_S = 120.0  # starting a kernel or a Python process that imports torch, on a busy machine
+MAX_RECORD_BYTES = 512 << 20  # what one exercise's recorded results may weigh
 
 _live: dict[int, Path] = {}  # process group of each running sandbox -> its scratch folder
 _lock = threading.Lock()
@@ -235,9 +236,18 @@ def _run_exercises(scratch: Path, exercises: list[Exercise], names: dict[str, li
         code = proc.poll()
         _finish(proc, scratch)
         for ex in list(left):
-            if (results / f"{ex.id}.pt").exists():
-                records[ex.id] = torch.load(results / f"{ex.id}.pt", weights_only=True)
+            path = results / f"{ex.id}.pt"
+            if path.exists():
                 left.remove(ex)
+                if path.stat().st_size > MAX_RECORD_BYTES:
+                    verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: your function returned more than "
+                                                  f"{MAX_RECORD_BYTES >> 20} MiB of data; it was not graded.", 0, 0)
+                    continue
+                try:
+                    records[ex.id] = torch.load(path, weights_only=True)
+                except Exception as exc:  # noqa: BLE001 - the sandbox runs student code: trust nothing
+                    verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be read "
+                                                  f"({type(exc).__name__}); it was not graded.", 0, 0)
         if not left:
             break
         ex = left.pop(0)
@@ -293,7 +303,11 @@ def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
             record = records.get(ex.id, {"name": names[ex.id][0] if names[ex.id] else "?", "missing": ""})
             if "missing" in record:
                 record["missing"] = _missing(ex, record["name"], record["missing"], nb, log, defined)
-            result = judge(ex.id, record, settings.seed)
+            try:
+                result = judge(ex.id, record, settings.seed)
+            except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
+                result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
+                                                     f"({type(exc).__name__}: {exc}).", 0, 0)
         out["exercises"][ex.id] = {"passed": result.passed, "score": result.score, "status": result.status,
                                    "message": result.message}
     kernel = log.get("kernel")
