@@ -230,17 +230,19 @@ def _previous(out: Path) -> dict[str, dict]:
 
 # ---- the command ---------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="course grade", description=__doc__.split("\n")[0].strip("`: "))
+    parser = argparse.ArgumentParser(prog="course grade", description="Grade submitted notebooks offline, each in "
+                                     "its own kernel, on hidden test cases; write a gradebook and feedback.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks and/or folders of notebooks")
-    parser.add_argument("--lab", help="grade as this lab (default: metadata.course.lab of each notebook)")
-    parser.add_argument("--out", type=Path, default=Path("gradebook"), help="output folder (default: gradebook)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="seconds for a whole notebook (default 900)")
-    parser.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
-    parser.add_argument("--jobs", type=int, default=1, help="notebooks graded in parallel (default 1)")
+    parser.add_argument("--lab", metavar="NN", help="grade as this lab (default: metadata.course.lab of each notebook)")
+    parser.add_argument("--out", type=Path, default=Path("gradebook"), metavar="DIR", help="output folder (default: gradebook)")
+    parser.add_argument("--timeout", type=float, default=900.0, metavar="S", help="seconds for a whole notebook (default 900)")
+    parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (default 120)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks graded in parallel (default 1)")
     parser.add_argument("--force", action="store_true", help="regrade every notebook, even unchanged ones")
-    parser.add_argument("--seed", type=int, default=None,
-                        help=f"hidden seed of the random cases (default: ${SEED_ENV}, else {DEFAULT_SEED})")
-    parser.add_argument("--memory", type=float, default=4.0, help="GiB of memory per process (default 4; 0: no limit)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help=f"hidden seed of the random cases (default: ${SEED_ENV}, else a fixed value that is "
+                             "in the public source code: set your own)")
+    parser.add_argument("--memory", type=float, default=4.0, metavar="GIB", help="GiB of memory per process (default 4; 0: no limit)")
     parser.add_argument("--profile", default="ci", choices=("ci", "cpu", "gpu"),
                         help="COURSE_PROFILE the notebooks run with (default ci: fastest)")
     args = parser.parse_args(argv)
