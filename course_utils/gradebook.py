@@ -280,7 +280,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from course_utils.grading.supervisor import stop_all
+    from course_utils.grading.supervisor import resume, stop_all
+
+    resume()
 
     previous = {} if args.force else _previous(args.out)
     todo: list[Submission] = []

@@ -289,6 +289,29 @@ def test_a_changed_file_is_regraded_and_force_regrades(tmp_path, capsys):
     assert "0 unchanged" in capsys.readouterr().out
 
 
+def test_an_interrupted_run_leaves_a_valid_gradebook_and_resumes(tmp_path, monkeypatch, capsys):
+    (tmp_path / "in").mkdir()
+    for name in ("erin", "frank"):
+        (tmp_path / "in" / f"{name}.ipynb").write_text("")
+    grade = gradebook.grade
+
+    def interrupted(sub, settings):
+        if sub.student == "frank":
+            raise KeyboardInterrupt  # Ctrl-C while the second notebook is being graded
+        return grade(sub, settings)
+
+    monkeypatch.setattr(gradebook, "grade", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_grade(tmp_path / "in", "--out", tmp_path / "out")
+    assert set(load(tmp_path / "out")) == {"erin"}
+    assert (tmp_path / "out" / "grades.csv").read_text().count("\n") == 2
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
+    monkeypatch.setattr(gradebook, "grade", grade)
+    capsys.readouterr()
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert "1 unchanged" in capsys.readouterr().out and set(load(tmp_path / "out")) == {"erin", "frank"}
+
+
 # ---- bad input to the command -----------------------------------------------------------------------
 @pytest.mark.parametrize("case", ["missing", "no_notebooks", "unknown_lab", "out_is_file", "bad_seed"])
 def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkeypatch):

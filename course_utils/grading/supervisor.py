@@ -152,6 +152,11 @@ def stop_all() -> None:
         _kill(pgid, scratch)
 
 
+def resume() -> None:
+    """Allow starting processes again after :func:`stop_all` (a new run in the same process)."""
+    _stopping.clear()
+
+
 def _exit_text(code: int) -> str:
     if code < 0:
         try:
