@@ -1,0 +1,48 @@
+import matplotlib.pyplot as plt
+import pytest
+import torch
+
+from course_utils import viz
+from course_utils.data import SceneConfig, render_scenes
+
+
+def test_drawings_of_a_scene():
+    config = SceneConfig(size=32)
+    scenes = render_scenes(config, range(2))
+    target = scenes.target(0)
+    fig, axes = plt.subplots(1, 4)
+    viz.show_mask(target["semantic"], config.categories, image=scenes.images[0], ax=axes[0])
+    viz.show_boxes(scenes.images[0], target["boxes"], target["labels"], config.detection_classes,
+                   scores=torch.ones(len(target["boxes"])), ax=axes[1])
+    viz.show_panoptic(target["panoptic"], config.categories, ax=axes[2])
+    viz.show_image(scenes.images[1][:1], ax=axes[3])
+    assert len(axes[1].patches) == len(target["boxes"])
+    assert axes[0].get_legend() is not None
+    grid = viz.image_grid(list(scenes.images), ["a", "b"], ncols=2)
+    assert len(grid.axes) == 2
+    plt.close("all")
+
+
+def test_panoptic_colours_separate_instances_of_one_category():
+    panoptic = torch.zeros(4, 4, 2, dtype=torch.long)
+    panoptic[:2, :, 0], panoptic[:2, :2, 1], panoptic[:2, 2:, 1] = 3, 1, 2
+    colours = viz.panoptic_colors(panoptic, 4)
+    assert colours.shape == (4, 4, 3)
+    assert (colours[0, 0] != colours[0, 3]).any(), "two instances of a class get different shades"
+    assert (colours[3, 0] == colours[3, 3]).all()
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 3\)"):
+        viz.colorize(torch.tensor([[0, 5]]), 3)
+    with pytest.raises(ValueError, match="1 or 3 channels"):
+        viz.show_image(torch.rand(4, 8, 8))
+    with pytest.raises(ValueError, match="N x 4"):
+        viz.show_boxes(torch.rand(3, 8, 8), torch.zeros(2, 5))
+    with pytest.raises(ValueError, match="panoptic must be 3-D"):
+        viz.panoptic_colors(torch.zeros(4, 4, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="H x W x 2"):
+        viz.panoptic_colors(torch.zeros(4, 4, 3, dtype=torch.long), 2)
+    with pytest.raises(ValueError, match="must match"):
+        viz.show_mask(torch.zeros(4, 4, dtype=torch.long), ["a"], image=torch.rand(3, 5, 5))
+    plt.close("all")
