@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     except SlidesError as err:
         print(f"course slides: error: {err}", file=sys.stderr)
         return 2
-    print(f"{len(pages)} decks in {args.out}/ (open {args.out}/index.html)")
+    print(f"{len(pages)} deck{'' if len(pages) == 1 else 's'} in {args.out}/ (open {args.out}/index.html)")
     return 0
 
 
