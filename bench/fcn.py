@@ -60,10 +60,11 @@ def main(argv: list[str] | None = None) -> int:
                          device=str(device), progress=sys.stderr.isatty(), eval_every=args.eval_every)
     batches = SceneBatches(scenes, p["batch"], seed=args.seed, device=device, pool=p["pool"])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = train(model, batches, config, loss_fn=F.cross_entropy,
                     evaluate=lambda m: segmentation_scores(m, val.images, val.semantic, scenes.num_classes))
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     miou = history.last("mIoU")
     images_per_s = p["steps"] * p["batch"] / seconds
     target = TARGETS[profile]
@@ -72,13 +73,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{p['size']}x{p['size']}, width {p['width']}")
     if args.eval_every:
         print("mIoU by step:", {s: round(v, 3) for s, v in zip(history.eval_step, history.metrics["mIoU"])})
-    print(f"time {seconds:.1f} s, {images_per_s:.0f} images/s, final loss {history.loss[-1]:.4f}")
+    print(f"time {seconds:.1f} s wall ({history.seconds:.1f} s training, the rest evaluation and data), "
+          f"{cpu_seconds:.1f} s CPU time, {images_per_s:.0f} images/s, final loss {history.loss[-1]:.4f}; "
+          f"load average {load_after:.1f} at the end")
     print(f"validation ({p['n_val']} unseen scenes): mIoU {miou:.3f}, pixel accuracy "
           f"{history.last('pixel accuracy'):.3f}" + (f" (target {target})" if target else ""))
-    print("RESULT " + json.dumps({"lab": "02", "metric": "mIoU", "value": round(miou, 4),
-                                  "seconds": round(seconds, 1), "images_per_s": round(images_per_s, 1),
-                                  "target": target, "profile": profile, "device": str(device),
-                                  "variant": args.variant}))
+    curve = [[s, round(v, 4)] for s, v in zip(history.eval_seconds, history.metrics["mIoU"])]
+    reached = [s for s, v in curve if target is not None and v >= target]
+    result = {"lab": "02", "name": f"fcn{args.variant}", "metric": "mIoU", "value": round(miou, 4),
+              "target": target, "seconds": round(seconds, 1), "cpu_seconds": round(cpu_seconds, 1),
+              "images_per_s": round(images_per_s, 1), "profile": profile, "device": str(device),
+              "load": [round(load, 2), round(load_after, 2)], "curve": curve,
+              "steps": p["steps"], "size": p["size"], "width": p["width"]}
+    if reached:
+        result["seconds_to_target"] = reached[0]
+    print("RESULT " + json.dumps(result))
     return 0
 
 

@@ -27,6 +27,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -91,8 +92,9 @@ class History:
     loss: list[float] = field(default_factory=list)
     parts: dict[str, list[float]] = field(default_factory=dict)
     eval_step: list[int] = field(default_factory=list)
+    eval_seconds: list[float] = field(default_factory=list)   # training time at each evaluation
     metrics: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0
+    seconds: float = 0.0                                       # training time (evaluations excluded)
 
     def last(self, name: str) -> float:
         """The latest value of a metric (or ``"loss"``)."""
@@ -344,24 +346,40 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
     use_compile = config.compile if config.compile is not None else cuda and config.steps >= 1000
     forward = torch.compile(model) if use_compile else model
 
+    eval_time = 0.0  # seconds spent evaluating, left out of the training time
+
     def run_eval(step: int) -> None:
+        nonlocal eval_time
+        tick = time.perf_counter()
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, amp_dtype, enabled=amp):
             results = dict(evaluate(model))
         model.train()
         history.eval_step.append(step)
+        history.eval_seconds.append(round(base + tick - began - eval_time, 3))
         for name, value in results.items():
             history.metrics.setdefault(name, []).append(float(value))
+        eval_time += time.perf_counter() - tick
 
     from tqdm.auto import tqdm
 
+    began, base = time.perf_counter(), history.seconds
     bar = tqdm(total=config.steps, initial=start, disable=not config.progress, desc="training")
     stream = _batch_stream(batches, start, config.seed)
-    began, running = time.perf_counter(), None
+    running = None
     for step in range(start, config.steps):
         inputs, targets = to_device(next(stream), device)
         with torch.autocast(device.type, amp_dtype, enabled=amp):
-            out = forward(inputs) if loss_fn is not None else _call_with_targets(forward, inputs, targets, step == start)
+            try:
+                out = forward(inputs) if loss_fn is not None else _call_with_targets(forward, inputs, targets,
+                                                                                     step == start)
+            except Exception as err:  # torch.compile can fail on some models/platforms: fall back to eager
+                if forward is model or step != start:
+                    raise
+                warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); training without it",
+                              stacklevel=2)
+                forward = model
+                out = forward(inputs) if loss_fn is not None else _call_with_targets(forward, inputs, targets, True)
             loss, parts = _total_loss(loss_fn(out, targets) if loss_fn is not None else out)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"the loss is {loss.item()} at step {step}; lower TrainConfig.lr "
@@ -387,11 +405,12 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
         if evaluate is not None and config.eval_every and done % config.eval_every == 0 and done < config.steps:
             run_eval(done)
         if config.checkpoint and config.checkpoint_every and done % config.checkpoint_every == 0:
+            history.seconds = base + time.perf_counter() - began - eval_time
             save_checkpoint(config.checkpoint, model, optimizer, scheduler, scaler, done, history, config)
     bar.close()
     if evaluate is not None and (not history.eval_step or history.eval_step[-1] != config.steps):
         run_eval(config.steps)
-    history.seconds += time.perf_counter() - began
+    history.seconds = base + time.perf_counter() - began - eval_time
     if config.checkpoint:
         save_checkpoint(config.checkpoint, model, optimizer, scheduler, scaler, config.steps, history, config)
     return history

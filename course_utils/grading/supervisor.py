@@ -120,8 +120,8 @@ def _spawn(step: str, spec: dict, scratch: Path, env: dict) -> subprocess.Popen 
     return proc
 
 
-def _kill(pgid: int, scratch: Path) -> None:
-    for group in (pgid, _kernel_pid(scratch)):
+def _kill(pgid: int, scratch: Path, kernel: bool = True) -> None:
+    for group in (pgid, _kernel_pid(scratch) if kernel else None):
         if group:
             try:
                 os.killpg(group, signal.SIGKILL)
@@ -136,8 +136,10 @@ def _kernel_pid(scratch: Path) -> int | None:
         return None
 
 
-def _finish(proc: subprocess.Popen, scratch: Path) -> None:
-    _kill(proc.pid, scratch)
+def _finish(proc: subprocess.Popen, scratch: Path, kernel: bool = False) -> None:
+    """Kill what is left of a sandbox step; with ``kernel``, also the kernel's session (the kernel
+    runs in a session of its own: a stuck one, or processes a notebook started and left running)."""
+    _kill(proc.pid, scratch, kernel)
     proc.wait()
     with _lock:
         _live.pop(proc.pid, None)
@@ -194,7 +196,11 @@ def _missing(ex: Exercise, name: str, pickling_error: str, nb, log: dict, define
     for index in defined.get(name, []):
         c, label = ran.get(index), _cell_label(nb, index)
         if c is None:
-            return f"`{name}` was never defined: {label} did not run (the kernel died or the notebook ran out of time)."
+            died = [d for d in log.get("cells", []) if d["status"] in ("crashed", "running")]
+            why = (f"the kernel died earlier, in {_cell_label(nb, died[-1]['index'])}" if died else
+                   "the notebook ran out of time" if log.get("kernel") in ("notebook_timeout", "running") else
+                   "the kernel stopped before it")
+            return f"`{name}` was never defined: {label} did not run ({why})."
         if c["status"] == "timeout":
             return f"timed out: {label}, which defines `{name}`, did not finish in {c.get('limit', '?')} s."
         if c["status"] in ("crashed", "running"):
@@ -292,7 +298,7 @@ def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
                 code = proc.wait(timeout=settings.timeout + 2 * STARTUP_S)
             except subprocess.TimeoutExpired:
                 pass
-            _finish(proc, scratch)
+            _finish(proc, scratch, kernel=True)  # and whatever the notebook left running in its session
         try:
             log = json.loads((scratch / "log.json").read_text())
         except (OSError, ValueError):

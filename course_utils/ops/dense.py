@@ -45,3 +45,24 @@ def sliding_window(classifier: nn.Module, image: torch.Tensor, patch: int, batch
     windows = F.unfold(padded, patch)[0].T.reshape(h * w, c, patch, patch)      # (H*W) x C x p x p
     scores = torch.cat([classifier(windows[i:i + batch_size]) for i in range(0, h * w, batch_size)])
     return scores.T.reshape(-1, h, w)
+
+
+def random_patches(images: torch.Tensor, masks: torch.Tensor, patch: int, n: int,
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` random ``patch x patch`` windows (zero-padded at the border) and the label of each
+    window's centre pixel: the training data of a patch classifier (``B x 3 x H x W``, ``B x H x W``
+    -> ``n x 3 x patch x patch``, ``n``)."""
+    if images.ndim != 4 or masks.shape != (images.shape[0], *images.shape[2:]):
+        raise ValueError(f"expected images B x C x H x W and masks B x H x W, got {tuple(images.shape)} "
+                         f"and {tuple(masks.shape)}")
+    if patch % 2 != 1:
+        raise ValueError(f"patch must be odd (a window centred on the pixel), got {patch}")
+    b, _, h, w = images.shape
+    which = torch.randint(b, (n,), generator=generator)
+    ys, xs = torch.randint(h, (n,), generator=generator), torch.randint(w, (n,), generator=generator)
+    padded = F.pad(images, [patch // 2] * 4)
+    offsets = torch.arange(patch)
+    rows = (ys[:, None] + offsets)[:, :, None].expand(n, patch, patch)
+    cols = (xs[:, None] + offsets)[:, None, :].expand(n, patch, patch)
+    windows = padded[which[:, None, None], :, rows, cols]          # n x p x p x C
+    return windows.permute(0, 3, 1, 2).contiguous(), masks[which, ys, xs]
