@@ -237,11 +237,12 @@ def reached(result: dict) -> str:
 
 
 def quality_rows(runs: list[Run]) -> list[dict]:
-    return sorted((r for run in runs for r in run.results if "peer" not in r), key=lambda r: (str(r["lab"]), r["name"]))
+    """Results without a peer, by lab, in the order the scripts printed them."""
+    return sorted((r for run in runs for r in run.results if "peer" not in r), key=lambda r: str(r["lab"]))
 
 
 def peer_rows(runs: list[Run]) -> list[dict]:
-    return sorted((r for run in runs for r in run.results if "peer" in r), key=lambda r: (str(r["lab"]), r["name"]))
+    return sorted((r for run in runs for r in run.results if "peer" in r), key=lambda r: str(r["lab"]))
 
 
 def plot(runs: list[Run], profile: str, path: Path) -> bool:
@@ -318,7 +319,7 @@ def section(profile: str, runs: list[Run], info: dict, loads: tuple[str, str], t
                 "| lab | benchmark | peer | ours | peer time | ratio | details |", "|---|---|---|---|---|---|---|"]
         for r in peers:
             out.append(f"| {r['lab']} | {r['name']} | {r['peer']} | {seconds_text(r.get('seconds'))} | "
-                       f"{seconds_text(r.get('peer_seconds'))} | {fmt(r['value'], 2)} | {details(r)} |")
+                       f"{seconds_text(r.get('peer_seconds'))} | {r['value']:.2f} | {details(r)} |")
         out.append("")
     if plot_name:
         out += [f"![time vs quality, profile {profile}]({plot_name})", ""]

@@ -62,7 +62,7 @@ def test_report_with_a_good_and_a_failing_script(tmp_path):
     assert "images_per_s 321" in quality
     assert "speed_k8" not in quality                     # peer rows have their own table
     peers = report.split("### Against peers")[1].split("###")[0]
-    assert "| 09 | speed_k8 | scikit-learn | 200 ms | 500 ms | 2.5 |" in peers
+    assert "| 09 | speed_k8 | scikit-learn | 200 ms | 500 ms | 2.50 |" in peers
     # the failing script: its RESULT line still counts, it is marked failed, with the tail of its output
     assert "| 10 | zbad | mAP | 0.1 |" in quality
     assert "| `good.py` | ok |" in report
