@@ -61,8 +61,14 @@ def main(argv: list[str] | None = None) -> int:
     batches = SceneBatches(scenes, p["batch"], seed=args.seed, device=device, pool=p["pool"])
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     start, cpu_start = time.perf_counter(), time.process_time()
-    history = train(model, batches, config, loss_fn=F.cross_entropy,
-                    evaluate=lambda m: segmentation_scores(m, val.images, val.semantic, scenes.num_classes))
+    def evaluate(m: torch.nn.Module) -> dict[str, float]:
+        result = segmentation_scores(m, val.images, val.semantic, scenes.num_classes)
+        if args.eval_every:
+            print(f"  {time.perf_counter() - start:6.1f} s wall, {time.process_time() - cpu_start:6.1f} s CPU: "
+                  f"mIoU {result['mIoU']:.3f}", flush=True)
+        return result
+
+    history = train(model, batches, config, loss_fn=F.cross_entropy, evaluate=evaluate)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     miou = history.last("mIoU")

@@ -204,3 +204,17 @@ def test_unet_shapes_and_bad_input():
         FCN(4, "4s")
     with pytest.raises(ValueError, match="num_classes"):
         UNet(1)
+
+
+def test_random_patches_are_the_windows_around_their_labelled_centres():
+    g = torch.Generator().manual_seed(0)
+    images, masks = torch.rand(2, 3, 10, 12, generator=g), torch.randint(5, (2, 10, 12), generator=g)
+    patches, labels = dense.random_patches(images, masks, 5, 50, torch.Generator().manual_seed(1))
+    assert patches.shape == (50, 3, 5, 5) and labels.shape == (50,)
+    padded = F.pad(images, [2] * 4)
+    for p, label in zip(patches, labels):   # each patch occurs in the padded images with its label at the centre
+        hits = [(b, y, x) for b in range(2) for y in range(10) for x in range(12)
+                if torch.equal(padded[b, :, y:y + 5, x:x + 5], p)]
+        assert hits and masks[hits[0]] == label
+    with pytest.raises(ValueError, match="odd"):
+        dense.random_patches(images, masks, 4, 3)
