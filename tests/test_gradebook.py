@@ -312,6 +312,22 @@ def test_an_interrupted_run_leaves_a_valid_gradebook_and_resumes(tmp_path, monke
     assert "1 unchanged" in capsys.readouterr().out and set(load(tmp_path / "out")) == {"erin", "frank"}
 
 
+def test_results_travel_as_plain_data(tmp_path):
+    from collections import namedtuple
+
+    import numpy as np
+
+    from course_utils.grading.replay import decode, encode
+
+    pair = namedtuple("pair", "labels inertia")
+    value = (pair(torch.arange(3), 1.5), [np.float32(2.5), np.arange(3)], {"k": None}, object(), True)
+    torch.save(encode(value), tmp_path / "r.pt")
+    back = decode(torch.load(tmp_path / "r.pt", weights_only=True))  # no code runs when the grader reads it
+    assert torch.equal(back[0][0], torch.arange(3)) and back[0][1] == 1.5 and type(back[0]) is tuple
+    assert back[1][0] == np.float32(2.5) and type(back[1][0]) is np.float32 and back[1][1].tolist() == [0, 1, 2]
+    assert back[2] == {"k": None} and type(back[3]).__name__ == "object" and back[4] is True
+
+
 # ---- bad input to the command -----------------------------------------------------------------------
 @pytest.mark.parametrize("case", ["missing", "no_notebooks", "unknown_lab", "out_is_file", "bad_seed"])
 def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkeypatch):

@@ -45,8 +45,8 @@ def encode(value: Any) -> tuple:
             return ("n", torch.from_numpy(np.ascontiguousarray(value).copy()))
         except (TypeError, ValueError):
             return ("o", "ndarray")
-    if type(value) in (list, tuple):
-        return ("l" if type(value) is list else "u", [encode(v) for v in value])
+    if isinstance(value, (list, tuple)):  # named tuples and torch's return types become plain tuples
+        return ("l" if isinstance(value, list) else "u", [encode(v) for v in value])
     if isinstance(value, Mapping) and all(type(k) in _SCALARS for k in value):
         return ("d", [(k, encode(v)) for k, v in value.items()])
     return ("o", type(value).__name__)
