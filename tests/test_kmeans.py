@@ -25,8 +25,8 @@ def test_kmeans_matches_scikit_learn_from_the_same_init(k):
     assert (ours.labels.numpy() == theirs.labels_).all()
 
 
-def test_kmeans_is_exact_lloyd_with_bounds():
-    """The bounded loop must give exactly the plain loop's labels, centres, inertia and iterations."""
+def test_kmeans_is_exactly_the_specified_loop():
+    """The reference must give exactly the loop of the lab: labels, centres, inertia and iterations."""
     for seed in range(20):
         x = blobs(n=200 + seed, k=5, d=2, seed=seed)
         init = x[:5].clone()

@@ -10,12 +10,6 @@ The loop, exactly as the lab specifies it:
    or after ``max_iter`` updates; ``centres = new``.
 
 Then a final assignment, and ``inertia = sum of squared distances to the assigned centres``.
-
-:func:`kmeans` gives exactly the result of that loop, but skips most distance computations with
-Hamerly's bounds (G. Hamerly, *Making k-means even faster*, SDM 2010): each point keeps an upper bound on
-the distance to its centre and a lower bound on the distance to any other centre; when centres move a
-little, the bounds move by at most as much, and a point whose upper bound stays below its lower bound
-(or below half the distance from its centre to the nearest other centre) cannot change cluster.
 """
 
 from __future__ import annotations
@@ -27,7 +21,7 @@ import torch
 from course_utils import _validate
 
 # Points per chunk in the distance computation: keeps the N x K matrix small and cache-friendly.
-CHUNK = 32768
+CHUNK = 65536
 
 
 class KMeansResult(NamedTuple):
@@ -151,60 +145,13 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
     xt = x.T.contiguous()  # D x N, the layout the inner loop wants
     n_iter = 0
     with torch.inference_mode():
-        bounds = _Bounds(xt, centres)
         for n_iter in range(1, max_iter + 1):
-            labels = bounds.assign(centres)
+            labels, _ = _nearest(xt, centres)
             new = _update(xt, labels, centres)
-            moved = ((new - centres) ** 2).sum(1)
-            bounds.centres_moved(moved.sqrt(), labels)
+            shift = float(((new - centres) ** 2).sum())
             centres = new
-            if float(moved.sum()) <= threshold:
+            if shift <= threshold:
                 break
-        labels = bounds.assign(centres)
-        inertia = float(((xt - centres.T[:, labels]) ** 2).sum())
-    return KMeansResult(labels.clone(), centres.clone(), inertia, n_iter)
+        labels, dist = _nearest(xt, centres, with_distance=True)
+    return KMeansResult(labels.clone(), centres.clone(), float(dist.sum()), n_iter)
 
-
-class _Bounds:
-    """Hamerly's bounds: ``upper[i]`` >= distance of point i to its centre, ``lower[i]`` <= distance to
-    every other centre. Only points whose bounds overlap are looked at again."""
-
-    def __init__(self, xt: torch.Tensor, centres: torch.Tensor):
-        self.xt = xt
-        self.labels, self.upper, self.lower = self._two_nearest(xt, centres)
-
-    @staticmethod
-    def _two_nearest(xt: torch.Tensor, centres: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if centres.shape[0] == 1:
-            d = ((xt - centres.T) ** 2).sum(0).sqrt()
-            return torch.zeros_like(d, dtype=torch.long), d, torch.full_like(d, float("inf"))
-        c_sq = (centres * centres).sum(1, keepdim=True)
-        x_sq = (xt * xt).sum(0)
-        labels = torch.empty(xt.shape[1], dtype=torch.long, device=xt.device)
-        upper, lower = torch.empty_like(x_sq), torch.empty_like(x_sq)
-        for start in range(0, xt.shape[1], CHUNK):
-            d = torch.addmm(c_sq, centres, xt[:, start:start + CHUNK], alpha=-2.0)
-            two = d.topk(2, dim=0, largest=False)
-            labels[start:start + CHUNK] = two.indices[0]
-            best = (two.values + x_sq[start:start + CHUNK]).clamp_(min=0).sqrt_()
-            upper[start:start + CHUNK], lower[start:start + CHUNK] = best[0], best[1]
-        return labels, upper, lower
-
-    def assign(self, centres: torch.Tensor) -> torch.Tensor:
-        if centres.shape[0] > 1:
-            gap = torch.cdist(centres, centres).fill_diagonal_(float("inf")).min(1).values / 2
-            limit = torch.maximum(gap[self.labels], self.lower)
-            todo = (self.upper > limit).nonzero()[:, 0]
-            if todo.numel():  # tighten the upper bound with the exact distance, then check again
-                exact = ((self.xt[:, todo] - centres.T[:, self.labels[todo]]) ** 2).sum(0).sqrt()
-                self.upper[todo] = exact
-                todo = todo[exact > limit[todo]]
-            if todo.numel():  # these may have changed cluster: recompute their two nearest centres
-                labels, upper, lower = self._two_nearest(self.xt[:, todo], centres)
-                self.labels[todo], self.upper[todo], self.lower[todo] = labels, upper, lower
-        return self.labels
-
-    def centres_moved(self, distance: torch.Tensor, labels: torch.Tensor) -> None:
-        """Centres moved by ``distance`` (K): loosen the bounds by as much."""
-        self.upper += distance[labels]
-        self.lower -= distance.max()
