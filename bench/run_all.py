@@ -16,7 +16,7 @@ Protocol (how a benchmark plugs in; nothing here changes when a new script lands
     name     which measurement of the lab (default: the script name)
     target   the lab's quality target for ``value`` (null: no target in this profile)
     seconds  wall time to reach ``value`` (the training run, the timed call)
-    seconds_to_target  wall time until ``value`` first reached ``target``, when measured
+    seconds_to_target  wall time until ``value`` first reached ``target`` (default: read off ``curve``)
     profile, device     as the script saw them (a profile other than the requested one is an error)
     peer, peer_seconds  a reference implementation and its time: ``value`` is then a ratio
                         (peer time / our time, > 1 = we are faster) and goes to the peer table
@@ -236,6 +236,16 @@ def reached(result: dict) -> str:
     return "✅ yes" if result["value"] >= target else "❌ no"
 
 
+def time_to_target(result: dict) -> float | None:
+    """``seconds_to_target`` if given, else the first point of ``curve`` at or above ``target``."""
+    if result.get("seconds_to_target") is not None:
+        return result["seconds_to_target"]
+    target = result.get("target")
+    if target is None:
+        return None
+    return next((seconds for seconds, value in result.get("curve") or [] if value >= target), None)
+
+
 def quality_rows(runs: list[Run]) -> list[dict]:
     """Results without a peer, by lab, in the order the scripts printed them."""
     return sorted((r for run in runs for r in run.results if "peer" not in r), key=lambda r: str(r["lab"]))
@@ -309,7 +319,7 @@ def section(profile: str, runs: list[Run], info: dict, loads: tuple[str, str], t
                 "|---|---|---|---|---|---|---|---|---|"]
         for r in quality:
             out.append(f"| {r['lab']} | {r['name']} | {r['metric']} | {fmt(r['value'])} | {fmt(r.get('target'))} | "
-                       f"{reached(r)} | {seconds_text(r.get('seconds'))} | {seconds_text(r.get('seconds_to_target'))} | "
+                       f"{reached(r)} | {seconds_text(r.get('seconds'))} | {seconds_text(time_to_target(r))} | "
                        f"{details(r)} |")
         out.append("")
     peers = peer_rows(runs)

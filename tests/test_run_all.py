@@ -58,13 +58,13 @@ def test_report_with_a_good_and_a_failing_script(tmp_path):
     assert (out / "results_ci.png").stat().st_size > 1000
     assert "## Profile `ci`" in report and "load average" in report and "torch" in report
     quality = report.split("### Quality per lab")[1].split("###")[0]
-    assert "| 09 | toy_miou | mIoU | 0.93 | 0.9 | ✅ yes | 12.5 s |" in quality
+    assert "| 09 | toy_miou | mIoU | 0.93 | 0.9 | ✅ yes | 12.5 s | 12.5 s |" in quality   # time to target: curve
+    assert "| 10 | zbad | mAP | 0.1 | – | – | 3.0 s | – |" in quality
     assert "images_per_s 321" in quality
     assert "speed_k8" not in quality                     # peer rows have their own table
     peers = report.split("### Against peers")[1].split("###")[0]
     assert "| 09 | speed_k8 | scikit-learn | 200 ms | 500 ms | 2.50 |" in peers
     # the failing script: its RESULT line still counts, it is marked failed, with the tail of its output
-    assert "| 10 | zbad | mAP | 0.1 |" in quality
     assert "| `good.py` | ok |" in report
     assert "| `zbad.py` | ❌ failed: exited with status 1 |" in report
     failure = report.split("#### `zbad` failed")[1]
@@ -103,6 +103,13 @@ def test_protocol_violations_fail_the_script(tmp_path, source, problem):
     run = run_all.run_benchmark(script, "ci", timeout=1 if "sleep" in source else 60, echo=False)
     assert run.failed
     assert any(problem in p for p in run.problems), run.problems
+
+
+def test_time_to_target():
+    assert run_all.time_to_target({"target": 0.8, "curve": [[10, 0.5], [20, 0.81], [30, 0.79], [40, 0.9]]}) == 20
+    assert run_all.time_to_target({"target": 0.8, "curve": [[10, 0.5]]}) is None
+    assert run_all.time_to_target({"target": 0.8, "seconds_to_target": 7, "curve": [[10, 0.9]]}) == 7
+    assert run_all.time_to_target({"target": None, "curve": [[10, 0.9]]}) is None
 
 
 def test_parse_result_fills_nothing_in():
