@@ -335,7 +335,7 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
     scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype == torch.float16)
     history, start = History(), 0
     if config.checkpoint and Path(config.checkpoint).exists():
-        state = torch.load(config.checkpoint, map_location=device, weights_only=False)
+        state = torch.load(config.checkpoint, map_location="cpu", weights_only=False)  # RNG states stay on the CPU
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -14,6 +14,15 @@ from course_utils.ops import dense, losses
 from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These problems are tiny: one thread avoids OpenMP synchronisation (slow on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("02")])
 def test_each_reference_passes_its_own_check(exercise):
     for seed in (0, 7):

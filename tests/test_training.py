@@ -13,6 +13,15 @@ from course_utils.training import History, SceneBatches, TrainConfig, train
 CPU = dict(device="cpu", progress=False)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These problems are tiny: one thread avoids OpenMP synchronisation (slow on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def teacher_batches(step: int, batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed linear teacher labels random points with 3 classes (batch ``step`` is always the same)."""
     g = torch.Generator().manual_seed(1000 + step)
