@@ -107,7 +107,8 @@ def _lab_of(data: bytes, path: Path) -> tuple[object, str | None, str]:
     except Exception as err:  # noqa: BLE001 - any nbformat complaint
         return None, None, f"not a readable notebook: {err}".split("\n")[0]
     course = nb.metadata.get("course") or {}
-    lab = str(course.get("lab") or "") or (path.name[:2] if re.match(r"^\d\d_", path.name) else "")
+    lab = str(course.get("lab") or "").strip() or (path.name[:2] if re.match(r"^\d\d_", path.name) else "")
+    lab = lab.zfill(2) if lab.isdigit() else lab
     return nb, lab or None, "" if lab else "cannot tell which lab this is (no metadata.course.lab); use --lab NN"
 
 
@@ -116,10 +117,9 @@ def grade(sub: Submission, settings: Settings) -> dict:
     """The gradebook entry for one submission (runs its sandbox processes)."""
     from course_utils.grading.supervisor import grade_notebook
 
-    entry = {"student": sub.student, "path": str(sub.path), "file": str(sub.path.resolve()), "sha256": sub.sha256,
-             "seed": settings.seed,
-             "lab_option": settings.lab, "lab": None, "status": "unreadable", "reason": "",
-             "total": 0.0, "out_of": 0, "exercises": {}, "notes": []}
+    entry = {"student": sub.student, "path": str(sub.path), "file": str(sub.path.resolve()),
+             "sha256": sub.sha256, "seed": settings.seed, "lab_option": settings.lab, "lab": None,
+             "status": "unreadable", "reason": "", "total": 0.0, "out_of": 0, "exercises": {}, "notes": []}
     nb, lab, problem = _lab_of(sub.data, sub.path)
     lab = settings.lab or lab
     if nb is not None and lab and lab not in known_labs():
