@@ -316,6 +316,8 @@ def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
                 record["missing"] = _missing(ex, record["name"], record["missing"], nb, log, defined)
             try:
                 result = judge(ex.id, record, settings.seed)
+                if result.status == "missing" and record["missing"].startswith("timed out"):
+                    result.status = "timeout"  # the cell that defines it never finished
             except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
                 result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
                                                      f"({type(exc).__name__}: {exc}).", 0, 0)
