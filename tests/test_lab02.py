@@ -227,3 +227,31 @@ def test_random_patches_are_the_windows_around_their_labelled_centres():
         assert hits and masks[hits[0]] == label
     with pytest.raises(ValueError, match="odd"):
         dense.random_patches(images, masks, 4, 3)
+
+
+def test_segmentation_scores_and_predict():
+    from course_utils.training import predict, segmentation_scores
+
+    class Oracle(nn.Module):
+        """Scores that make the prediction equal to channel 0 of the image, rounded (a known answer)."""
+
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def forward(self, x):
+            return F.one_hot(x[:, 0].round().long(), 3).permute(0, 3, 1, 2).float() + self.dummy
+
+    masks = torch.randint(3, (5, 8, 8), generator=torch.Generator().manual_seed(0))
+    images = masks[:, None].float().expand(5, 3, 8, 8)
+    model = Oracle().train()
+    assert torch.equal(predict(model, images, batch_size=2), masks) and model.training
+    assert segmentation_scores(model, images, masks, 3, batch_size=2) == {"pixel accuracy": 1.0, "mIoU": 1.0}
+    wrong = masks.clone()
+    wrong[0] = (wrong[0] + 1) % 3
+    scores = segmentation_scores(model, images, wrong, 3)
+    cm = metrics.confusion_matrix(masks, wrong, 3)
+    assert scores["pixel accuracy"] == pytest.approx(metrics.pixel_accuracy(cm))
+    assert scores["mIoU"] == pytest.approx(metrics.mean_iou(masks, wrong, 3))
+    with pytest.raises(ValueError, match="N x H x W"):
+        segmentation_scores(model, images, masks[0], 3)

@@ -3,6 +3,7 @@
 - ``fcn``: a VGG-like backbone, FCN-32s / 16s / 8s (Long, Shelhamer & Darrell, CVPR 2015) and the
   bilinear-initialised transposed convolution they upsample with.
 - ``unet``: a small U-Net (Ronneberger, Fischer & Brox, 2015), the encoder-decoder family.
+- ``evaluate``: predictions and pixel accuracy / mIoU over a set of images.
 """
 
 from course_utils.models.fcn import FCN, Backbone, BilinearUpsample, bilinear_kernel
