@@ -51,19 +51,22 @@ def _nearest(xt: torch.Tensor, centres: torch.Tensor, with_distance: bool = Fals
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Labels (N) and, if asked, squared distances (N) to the nearest centre.
 
-    ``xt`` is the points transposed, ``D x N`` and contiguous: the ``K x N`` distance matrix is then reduced
-    over its first dimension, which is much faster than over a short last dimension.
+    ``xt`` is the points transposed, ``D x N`` and contiguous, so that each chunk's ``K x chunk``
+    distance matrix is reduced over its first dimension. ``min(dim=0)`` with indices is slow on CPU;
+    ``amin`` (values only) is fast, and the index of the first centre that reaches it is found with
+    one comparison: ``rank`` is ``K-1, ..., 0``, so the largest rank among the minima is the lowest index.
     """
-    n = xt.shape[1]
+    k, n = centres.shape[0], xt.shape[1]
     labels = torch.empty(n, dtype=torch.long, device=xt.device)
     dist = torch.empty(n, dtype=xt.dtype, device=xt.device) if with_distance else None
     c_sq = (centres * centres).sum(1, keepdim=True)                      # K x 1
+    rank = torch.arange(k - 1, -1, -1, device=xt.device, dtype=torch.uint8 if k <= 256 else torch.long)[:, None]
     for start in range(0, n, CHUNK):
         chunk = xt[:, start:start + CHUNK]
         # ||x - c||^2 = ||c||^2 - 2 c.x + ||x||^2 ; ||x||^2 does not change the argmin
         d = torch.addmm(c_sq, centres, chunk, alpha=-2.0)               # K x chunk
-        best, idx = d.min(0)
-        labels[start:start + CHUNK] = idx
+        best = d.amin(0)
+        labels[start:start + CHUNK] = (k - 1) - ((d == best) * rank).amax(0).long()
         if dist is not None:
             dist[start:start + CHUNK] = (best + (chunk * chunk).sum(0)).clamp_(min=0)
     return labels, dist
