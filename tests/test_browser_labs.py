@@ -20,18 +20,14 @@ Needs Debian's Chromium (``make browser-deps``; never ``playwright install``). D
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shlex
 import shutil
-import signal
-import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
+import _jupyter_browser as jupyter_browser
 import nbformat
 import pytest
 
@@ -41,24 +37,12 @@ ROOT = Path(__file__).resolve().parent.parent
 LABS = sorted((ROOT / "labs").glob("[0-9][0-9]_*.ipynb"))
 SHOTS = ROOT / "out" / "browser"
 TOKEN = "course-browser-test"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-USER_SETTINGS = {   # dialogs that would block the page; every cell in the DOM (no virtual scrolling)
-    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
-    "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
-}
 RUN_ALL_TIMEOUT_S = 600      # the ci profile runs a lab in about a minute; shared, loaded cores can be 5x slower
 CHECK_TIMEOUT_S = 60
 ERROR_TEXT = re.compile(r"Traceback \(most recent call last\)|Cell In\[\d+\], line \d+")   # IPython's error display
 
 
 # ----------------------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def make_lab_command(port: int) -> list[str]:
     """The JupyterLab command line of ``make lab`` (dry run), with the jupyter executable made absolute."""
     stamp = ROOT / ".venv" / ".course-installed"
@@ -74,10 +58,7 @@ def make_lab_command(port: int) -> list[str]:
 
 
 def api(base: str, path: str, method: str = "GET"):
-    request = urllib.request.Request(f"{base}/api/{path}?token={TOKEN}", method=method)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if body else None
+    return jupyter_browser.api(base, TOKEN, path, method)
 
 
 def first_exercise(lab_path: Path) -> tuple[int, int, str, str]:
@@ -106,11 +87,7 @@ def first_exercise(lab_path: Path) -> tuple[int, int, str, str]:
 # ---------------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("Debian's chromium is not installed: run `make browser-deps` "
-                    "(or deselect these tests with -m 'not browser')")
-    return path
+    return jupyter_browser.chromium_path()
 
 
 @pytest.fixture(scope="module")
@@ -118,52 +95,16 @@ def lab_server(tmp_path_factory):
     """JupyterLab as `make lab` starts it, on a scratch copy of labs/; yields (base URL, copy root)."""
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "labs", root / "labs")
-    cfg = tmp_path_factory.mktemp("jupyter")
-    for rel, body in USER_SETTINGS.items():
-        target = cfg / "settings" / f"{rel}.jupyterlab-settings"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(body))
-    env = dict(os.environ, COURSE_PROFILE="ci", JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(cfg / "data"),
-               JUPYTER_RUNTIME_DIR=str(cfg / "rt"), JUPYTERLAB_WORKSPACES_DIR=str(cfg / "ws"),
-               JUPYTERLAB_SETTINGS_DIR=str(cfg / "settings"), JUPYTER_PLATFORM_DIRS="1",
-               PYTHONUNBUFFERED="1")
-    env.pop("COURSE_STRICT", None)
-    port = free_port()
-    argv = make_lab_command(port) + [
-        "--no-browser", "--ServerApp.ip=127.0.0.1", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={TOKEN}", "--LabApp.extension_manager=readonly"]
-    log_path = cfg / "lab.log"
-    with open(log_path, "w") as log:
-        server = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, f"JupyterLab exited:\n{log_path.read_text()[-3000:]}"
-            try:
-                api(base, "status")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}"
-                time.sleep(0.5)
+    port = jupyter_browser.free_port()
+    with jupyter_browser.jupyterlab(make_lab_command(port), root, tmp_path_factory.mktemp("jupyter"), TOKEN, port) as base:
         yield base, root
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            time.sleep(0.5)
-            server.send_signal(signal.SIGINT)          # the second SIGINT skips the "shut down?" prompt
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.fixture(scope="module")
 def browser(chromium):
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        instance = p.chromium.launch(executable_path=chromium, headless=True, args=jupyter_browser.CHROMIUM_ARGS)
         try:
             yield instance
         finally:

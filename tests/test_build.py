@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.build import BEGIN, END, BuildError, build, lab_notebook, main, strip_solutions
+from course_utils.build import BEGIN, END, BuildError, build, main, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 

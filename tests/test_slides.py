@@ -14,19 +14,16 @@ slide, then moves the ipywidgets slider and sees the kernel redraw the figure.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+import _jupyter_browser as jupyter_browser
 import nbformat
 import pytest
 
@@ -35,8 +32,6 @@ from course_utils import slides
 ROOT = Path(__file__).resolve().parent.parent
 DECKS = sorted((ROOT / "slides").glob("[0-9][0-9]_*.ipynb"))
 SHOTS = ROOT / "out" / "test_slides"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOCAL = ("file:", "data:", "blob:", "about:")
 
 
@@ -162,7 +157,7 @@ def browser():
     chromium = _need("chromium")
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context = p.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
-                                                       args=CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+                                                       args=jupyter_browser.CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
         yield context
         context.close()
 
@@ -210,8 +205,7 @@ def test_exported_deck_in_a_real_browser(exported, browser, deck):
 # ---------------------------------------------------------------- live in JupyterLab (jupyterlab-slideshow)
 
 def _api(base: str, path: str):
-    with urllib.request.urlopen(f"{base}/api/{path}?token=slides-test", timeout=10) as reply:
-        return json.load(reply)
+    return jupyter_browser.api(base, "slides-test", path)
 
 
 @pytest.fixture(scope="module")
@@ -219,45 +213,11 @@ def lab(tmp_path_factory):
     """JupyterLab on a scratch copy of slides/, isolated settings, ci profile; yields its base URL."""
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "slides", root / "slides")
-    cfg = tmp_path_factory.mktemp("jupyter")
-    for rel, body in {"@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
-                      "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True}}.items():
-        (cfg / "settings" / f"{rel}.jupyterlab-settings").parent.mkdir(parents=True, exist_ok=True)
-        (cfg / "settings" / f"{rel}.jupyterlab-settings").write_text(json.dumps(body))
-    env = dict(os.environ, COURSE_PROFILE="ci", JUPYTER_CONFIG_DIR=str(cfg), JUPYTER_DATA_DIR=str(cfg / "data"),
-               JUPYTER_RUNTIME_DIR=str(cfg / "rt"), JUPYTERLAB_WORKSPACES_DIR=str(cfg / "ws"),
-               JUPYTERLAB_SETTINGS_DIR=str(cfg / "settings"), JUPYTER_PLATFORM_DIRS="1")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    argv = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ServerApp.ip=127.0.0.1",
-            "--ServerApp.port_retries=0", "--IdentityProvider.token=slides-test", f"--ServerApp.root_dir={root}",
-            "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else [])
-    log = cfg / "lab.log"
-    with open(log, "w") as out:
-        server = subprocess.Popen(argv, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, f"JupyterLab exited:\n{log.read_text()[-3000:]}"
-            try:
-                _api(base, "status")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"JupyterLab did not start:\n{log.read_text()[-3000:]}"
-                time.sleep(0.5)
+    port = jupyter_browser.free_port()
+    argv = [sys.executable, "-m", "jupyterlab", f"--port={port}", f"--ServerApp.root_dir={root}"] + \
+        (["--allow-root"] if os.geteuid() == 0 else [])
+    with jupyter_browser.jupyterlab(argv, root, tmp_path_factory.mktemp("jupyter"), "slides-test", port) as base:
         yield base
-    finally:
-        if server.poll() is None:
-            server.send_signal(signal.SIGINT)
-            time.sleep(0.5)
-            server.send_signal(signal.SIGINT)      # the second SIGINT skips the "shut down?" prompt
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
 
 
 @pytest.mark.browser
