@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from course_utils.config import get_device, seed_everything
-from course_utils.models.evaluate import predict, segmentation_scores  # noqa: F401  (re-exported for the labs)  # noqa: F401  (re-exported)
+from course_utils.models.evaluate import predict, segmentation_scores  # noqa: F401  (re-exported for the labs)
 
 Batch = tuple[Any, Any]
 
