@@ -13,14 +13,9 @@ from course_utils.models import FCN, Backbone, BilinearUpsample, UNet, bilinear_
 from course_utils.ops import dense, losses
 from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These problems are tiny: one thread avoids OpenMP synchronisation (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+
 
 
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("02")])

@@ -10,16 +10,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from course_utils.training import History, SceneBatches, TrainConfig, train
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
+
 CPU = dict(device="cpu", progress=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These problems are tiny: one thread avoids OpenMP synchronisation (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def teacher_batches(step: int, batch: int = 32) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils.ops.upsampling import bilinear_kernel as bilinear_tent
+
 
 def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
     """Weights ``channels x channels x k x k`` (k = 2 * factor - factor % 2) of a transposed
@@ -31,13 +33,10 @@ def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
         raise ValueError(f"factor must be a positive int, got {factor!r}")
     if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
         raise ValueError(f"channels must be a positive int, got {channels!r}")
-    k = 2 * factor - factor % 2
-    centre = factor - 1 if k % 2 == 1 else factor - 0.5
-    og = torch.arange(k, dtype=torch.float64)
-    filt = 1 - (og - centre).abs() / factor                         # k, a tent of half-width `factor`
-    weight = torch.zeros(channels, channels, k, k, dtype=torch.float64)
-    weight[range(channels), range(channels)] = filt[:, None] * filt[None, :]
-    return weight.float()
+    tent = bilinear_tent(factor)                                    # k x k, k = 2 * factor - factor % 2
+    weight = torch.zeros(channels, channels, *tent.shape)
+    weight[range(channels), range(channels)] = tent
+    return weight
 
 
 class BilinearUpsample(nn.ConvTranspose2d):

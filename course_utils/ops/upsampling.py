@@ -214,5 +214,5 @@ def bilinear_kernel(scale: int) -> torch.Tensor:
     check_int("scale", scale, 1)
     size = 2 * scale - scale % 2
     centre = scale - 1 if size % 2 == 1 else scale - 0.5
-    profile = 1 - (torch.arange(size, dtype=torch.float32) - centre).abs() / scale
-    return profile[:, None] * profile[None, :]
+    profile = 1 - (torch.arange(size, dtype=torch.float64) - centre).abs() / scale
+    return (profile[:, None] * profile[None, :]).float()
