@@ -20,7 +20,8 @@ import time
 import torch
 from sklearn.cluster import KMeans
 
-from course_utils import get_profile, metrics
+from course_utils import get_profile
+from course_utils.evaluation import segmentation as metrics
 from course_utils.data import load_image, three_intensity_image
 from course_utils.ops import kmeans as K
 from course_utils.ops.features import pixel_features

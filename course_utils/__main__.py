@@ -1,5 +1,5 @@
 import sys
 
-from course_utils.cli import main
+from course_utils.tools.cli import main
 
 sys.exit(main())

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 import torch
+
+from course_utils import validation
 
 PROFILES = ("ci", "cpu", "gpu")
 DEFAULT_SEED = 0
@@ -53,12 +55,21 @@ def get_device() -> torch.device:
 
 def seed_everything(seed: int = DEFAULT_SEED) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); returns a CPU ``torch.Generator`` with that seed."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    validation.int_at_least("seed", seed, 0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Where and how a training run executes, as :meth:`Profile.runtime` decides."""
+
+    device: torch.device
+    amp: bool                 # mixed precision (autocast)
+    amp_dtype: torch.dtype    # bfloat16 where supported, else float16 (with a gradient scaler)
+    compile: bool             # torch.compile
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,22 @@ class Profile:
         """Mixed precision pays off on CUDA only."""
         return self.device.type == "cuda"
 
+    def use_compile(self, steps: int) -> bool:
+        """``torch.compile`` pays off on CUDA, for runs long enough to repay the compilation."""
+        return self.device.type == "cuda" and steps >= 1000
+
+    def runtime(self, steps: int, amp: bool | None = None, compile: bool | None = None) -> Runtime:
+        """How a training run of ``steps`` steps executes here; ``amp`` / ``compile`` override the
+        profile's choice (``None`` keeps it; AMP and compilation stay off without CUDA)."""
+        cuda = self.device.type == "cuda"
+        use_amp = self.use_amp if amp is None else bool(amp) and cuda
+        dtype = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+        return Runtime(self.device, use_amp, dtype, self.use_compile(steps) if compile is None else bool(compile))
+
+    def on(self, device: torch.device | str) -> Profile:
+        """The same profile on another device."""
+        return replace(self, device=torch.device(device))
+
     def __str__(self) -> str:
         return f"profile {self.name!r} on {self.device} (seed {self.seed})"
 
@@ -94,6 +121,12 @@ def profile_name(device: torch.device) -> str:
             raise ValueError(f"COURSE_PROFILE={name!r} is not a profile; expected one of {', '.join(PROFILES)}")
         return name
     return "gpu" if device.type == "cuda" else "cpu"
+
+
+def current_profile(device: torch.device | str | None = None) -> Profile:
+    """The profile this machine runs (``COURSE_PROFILE``, else from the device), without seeding."""
+    device = torch.device(device) if device is not None else get_device()
+    return Profile(profile_name(device), device)
 
 
 def get_profile(seed: int = DEFAULT_SEED, verbose: bool = False) -> Profile:

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from course_utils.build import BEGIN, END, BuildError, build, main, strip_solutions
+from course_utils.tools.build import BEGIN, END, BuildError, build, main, strip_solutions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,7 +97,7 @@ def test_cli_entry_points():
 
 
 def test_doctor_reports_a_broken_setup(monkeypatch):
-    from course_utils import doctor
+    from course_utils.tools import doctor
 
     monkeypatch.setenv("COURSE_PROFILE", "turbo")
     real_version = doctor._version

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import torch
 
-from course_utils import gradebook
+from course_utils.tools.grade import command as gradebook
 from course_utils.grading import evaluate, lab_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +317,7 @@ def test_results_travel_as_plain_data(tmp_path):
 
     import numpy as np
 
-    from course_utils.grading.replay import decode, encode
+    from course_utils.tools.grade.replay import decode, encode
 
     pair = namedtuple("pair", "labels inertia")
     value = (pair(torch.arange(3), 1.5), [np.float32(2.5), np.arange(3)], {"k": None}, object(), True)

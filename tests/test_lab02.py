@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils import metrics
+from course_utils.evaluation import segmentation as metrics
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.models import FCN, Backbone, BilinearUpsample, UNet, bilinear_kernel
 from course_utils.ops import dense, losses
@@ -225,7 +225,7 @@ def test_random_patches_are_the_windows_around_their_labelled_centres():
 
 
 def test_segmentation_scores_and_predict():
-    from course_utils.training import predict, segmentation_scores
+    from course_utils.evaluation import predict, segmentation_scores
 
     class Oracle(nn.Module):
         """Scores that make the prediction equal to channel 0 of the image, rounded (a known answer)."""

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
-from course_utils.metrics import confusion_matrix, match_clusters, mean_iou, per_class_iou, pixel_accuracy
+from course_utils.evaluation import confusion_matrix, match_clusters, mean_iou, per_class_iou, pixel_accuracy
 
 
 def test_confusion_matrix_by_hand():

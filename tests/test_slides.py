@@ -27,7 +27,7 @@ import _jupyter_browser as jupyter_browser
 import nbformat
 import pytest
 
-from course_utils import slides
+from course_utils.tools import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 DECKS = sorted((ROOT / "slides").glob("[0-9][0-9]_*.ipynb"))

@@ -8,7 +8,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from course_utils.training import History, SceneBatches, TrainConfig, train
+from course_utils.data import SceneBatches
+from course_utils.training import History, TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
 

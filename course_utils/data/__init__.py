@@ -1,5 +1,12 @@
-"""Data for the labs: synthetic scenes, skimage's sample images, real-data folders."""
+"""Data for the labs: synthetic scenes, skimage's sample images, real-data folders, and batches.
 
+- ``scenes``: synthetic scenes (stuff and things) with every kind of label, rendered on any device;
+- ``datasets``: scenes as a torch ``Dataset`` (torchvision's detection convention) and collate functions;
+- ``batches``: :class:`SceneBatches` (batch ``step`` of scenes) for the training loop;
+- ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data.
+"""
+
+from course_utils.data.batches import SceneBatches, to_device
 from course_utils.data.datasets import SceneDataset, collate_detection, collate_segmentation
 from course_utils.data.folders import VOCFolder
 from course_utils.data.images import OFFLINE_IMAGES, load_image
@@ -11,6 +18,6 @@ from course_utils.data.scenes import (
 )
 
 __all__ = [
-    "OFFLINE_IMAGES", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
-    "collate_segmentation", "load_image", "render_scenes", "three_intensity_image",
+    "OFFLINE_IMAGES", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
+    "collate_segmentation", "load_image", "render_scenes", "three_intensity_image", "to_device",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
+from course_utils import validation
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 
 
@@ -20,8 +21,7 @@ class SceneDataset(Dataset):
 
     def __init__(self, n: int, config: SceneConfig | None = None, seed: int = 0,
                  device: torch.device | str = "cpu", chunk: int = 64, cache: bool = True):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive int (number of scenes), got {n!r}")
+        validation.int_at_least("n", n, 1, " (number of scenes)")
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.n, self.config, self.seed = n, config or SceneConfig(), seed

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from course_utils import validation
+
 # These ship inside scikit-image; the others (brain, cells3d, eagle, ...) are downloaded on first use.
 OFFLINE_IMAGES = (
     "astronaut", "binary_blobs", "brick", "camera", "cat", "cell", "checkerboard", "chelsea", "clock",
@@ -41,8 +43,7 @@ def load_image(name: str, rgb: bool = False, size: int | None = None) -> torch.T
     if rgb and image.shape[0] == 1:
         image = image.expand(3, -1, -1)
     if size is not None:
-        if size < 1:
-            raise ValueError(f"size must be a positive int, got {size}")
+        validation.positive_int("size", size)
         h, w = image.shape[1:]
         scale = size / min(h, w)
         new = (max(1, round(h * scale)), max(1, round(w * scale)))

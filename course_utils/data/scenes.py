@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.ops import masks_to_boxes
 
+from course_utils import validation
+
 # ---- categories ------------------------------------------------------------------------------
 # Stuff looks: base RGB colour and texture kind.
 STUFF_LOOKS: dict[str, tuple[tuple[float, float, float], str]] = {
@@ -227,8 +229,7 @@ def render_scenes(config: SceneConfig, indices: torch.Tensor | range | list[int]
         raise ValueError(f"indices must be a 1-D list of sample numbers, got shape {tuple(idx.shape)}")
     if idx.numel() and idx.min() < 0:
         raise ValueError("sample indices must be >= 0")
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    validation.int_at_least("seed", seed, 0)
     rnd = _Random(seed, idx)
     b, (h, w) = idx.numel(), config.hw
     yy = torch.arange(h, device=device, dtype=torch.float32).add_(0.5)[None, :, None]  # 1 x H x 1
@@ -355,8 +356,7 @@ def three_intensity_image(size: int = 128, noise: float = 0.08, seed: int = 0) -
         image: ``1 x H x W`` float32 (values near 0.1, 0.5 and 0.9, plus noise, clipped to [0, 1]);
         labels: ``H x W`` int64, 0 = black, 1 = grey, 2 = white.
     """
-    if not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an int >= 8, got {size!r}")
+    validation.int_at_least("size", size, 8)
     if noise < 0:
         raise ValueError(f"noise must be >= 0, got {noise}")
     yy = torch.arange(size, dtype=torch.float32)[:, None] / size

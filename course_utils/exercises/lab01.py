@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from course_utils import metrics
+from course_utils.evaluation import segmentation
 from course_utils.grading.compare import compare, describe
-from course_utils.grading.exercise import Case, Exercise, register
+from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import features, kmeans
 
 
@@ -57,11 +57,12 @@ def _assign_verify(case: Case, got: object, expected: torch.Tensor) -> str | Non
     return None
 
 
-register(Exercise(
+ASSIGN = Exercise(
     "01.assign", "nearest centre for each point", kmeans.assign, _assign_cases, verify=_assign_verify,
     hint="compute the N x K matrix of squared distances (broadcast x[:, None, :] - centres[None, :, :]) "
          "and take argmin over the centres (dim=1).",
-))
+    function="assign",
+)
 
 
 # ---- 01.update -------------------------------------------------------------------------------
@@ -79,12 +80,13 @@ def _update_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+UPDATE = Exercise(
     "01.update", "centre = mean of its points; an empty cluster keeps its centre", kmeans.update_centres,
     _update_cases,
     hint="sum the points of each cluster (index_add_ or a loop over k), divide by the counts "
          "(torch.bincount(labels, minlength=k)), and keep the old centre where the count is 0.",
-))
+    function="update_centres",
+)
 
 
 # ---- 01.init (k-means++) ---------------------------------------------------------------------
@@ -122,11 +124,12 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
     return None
 
 
-register(Exercise(
+INIT = Exercise(
     "01.init", "k-means++ seeding", kmeans.kmeans_plus_plus, _init_cases, verify=_init_verify,
     hint="first centre: x[torch.randint(N, (1,), generator=generator)]; then repeat: d2 = squared distance "
          "of every point to its nearest chosen centre, idx = torch.multinomial(d2, 1, generator=generator).",
-))
+    function="kmeans_plus_plus",
+)
 
 
 # ---- 01.kmeans -------------------------------------------------------------------------------
@@ -157,19 +160,20 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
         return "labels: " + problem
     names = ("labels", "centres", "inertia", "n_iter")
     for name, e, value in zip(names, expected, got):
-        problem = compare(e, value, rtol=1e-4, atol=1e-5, path=name)
+        problem = compare(e, value, *ACCUMULATED, path=name)
         if problem:
             return problem
     return None
 
 
-register(Exercise(
+KMEANS = Exercise(
     "01.kmeans", "Lloyd's loop with tolerance, max_iter and inertia", kmeans.kmeans, _kmeans_cases,
     verify=_kmeans_verify,
     hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = ((new - centres)**2).sum(); "
          "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
-))
+    function="kmeans",
+)
 
 
 # ---- 01.features -----------------------------------------------------------------------------
@@ -201,12 +205,13 @@ def _features_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+FEATURES = Exercise(
     "01.features", "pixel features: intensity / RGB (+ x, y)", _features_reference, _features_cases,
-    rtol=1e-5, atol=1e-5,
+    tolerance=SUMS,
     hint="rows are pixels in row-major order: image.reshape(C, -1).T; grey = 0.2125 R + 0.7154 G + 0.0721 B; "
          "x = col / (W - 1), y = row / (H - 1) from torch.meshgrid(..., indexing='ij').",
-))
+    function="pixel_features",
+)
 
 
 # ---- 01.match and 01.miou --------------------------------------------------------------------
@@ -223,15 +228,16 @@ def _match_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
-    "01.match", "map each cluster to its majority class", metrics.match_clusters, _match_cases, exact_dtype=False,
+MATCH = Exercise(
+    "01.match", "map each cluster to its majority class", segmentation.match_clusters, _match_cases,
     hint="count pixels per (cluster, class) pair, e.g. torch.bincount(clusters * num_classes + target, "
          "minlength=k * num_classes).reshape(k, num_classes), then argmax over classes.",
-))
+    function="match_clusters",
+)
 
 
 def _miou_reference(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
-    return metrics.mean_iou(pred, target, num_classes)
+    return segmentation.mean_iou(pred, target, num_classes)
 
 
 def _miou_cases(g: torch.Generator) -> list[Case]:
@@ -248,8 +254,11 @@ def _miou_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
-    "01.miou", "mean intersection over union", _miou_reference, _miou_cases, rtol=1e-6, atol=1e-6,
+MIOU = Exercise(
+    "01.miou", "mean intersection over union", _miou_reference, _miou_cases, tolerance=TIGHT,
     hint="for each class c: inter = ((pred == c) & (target == c)).sum(), union = ((pred == c) | (target == c)).sum(); "
          "average inter / union over the classes with union > 0; return a Python float.",
-))
+    function="mean_iou",
+)
+
+EXERCISES = (ASSIGN, UPDATE, INIT, KMEANS, FEATURES, MATCH, MIOU)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_utils import metrics
+from course_utils.evaluation import segmentation
 from course_utils.grading.compare import compare, describe
-from course_utils.grading.exercise import Case, Exercise, register
+from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import dense, losses
 from course_utils.ops import receptive_field as rf
 
@@ -57,21 +57,22 @@ def _convolutionize_verify(case: Case, got: object, expected: nn.Conv2d) -> str 
     patches = torch.randn(3, c, kh, kw, generator=g)
     with torch.no_grad():
         want = linear(patches.flatten(1))[:, :, None, None]
-        problem = compare(want, got(patches), rtol=1e-4, atol=1e-5, path="conv(patches)")
+        problem = compare(want, got(patches), *ACCUMULATED, path="conv(patches)")
         if problem:
             return problem + " (on 3 patches of the training size; compare with linear(patches.flatten(1)))"
         image = torch.randn(1, c, kh + 6, kw + 9, generator=g)
-        problem = compare(expected(image), got(image), rtol=1e-4, atol=1e-5, path="conv(larger image)")
+        problem = compare(expected(image), got(image), *ACCUMULATED, path="conv(larger image)")
     return problem + " (dense scores on a larger image)" if problem else None
 
 
-register(Exercise(
+CONVOLUTIONIZE = Exercise(
     "02.convolutionize", "a Linear head on flattened patches -> the equivalent Conv2d", dense.convolutionize,
     _convolutionize_cases, verify=_convolutionize_verify,
     hint="nn.Conv2d(in_channels, linear.out_features, kernel_size, bias=linear.bias is not None); copy "
          "linear.weight.reshape(out_features, in_channels, kh, kw) into conv.weight (under torch.no_grad()) "
          "and the bias too. flatten() orders the values channel, row, column - the same as a conv weight.",
-))
+    function="convolutionize",
+)
 
 
 # ---- 02.receptive_field ----------------------------------------------------------------------
@@ -95,18 +96,19 @@ def _rf_verify(case: Case, got: object, expected: rf.ReceptiveField) -> str | No
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         return f"expected a tuple (size, jump, start), got {describe(got)}"
     for name, e, value in zip(expected._fields, expected, got):
-        problem = compare(e, value, rtol=1e-9, atol=1e-9, path=name)
+        problem = compare(e, value, *FLOAT64, path=name)
         if problem:
             return problem
     return None
 
 
-register(Exercise(
+RECEPTIVE_FIELD = Exercise(
     "02.receptive_field", "receptive field (size, jump, start) of a stack of layers", rf.receptive_field, _rf_cases,
     verify=_rf_verify,
     hint="start with size r = 1, jump j = 1, start s = 0.0; for each (k, stride, p, d): span = d*(k-1) + 1; "
          "r += (span-1)*j; s += ((span-1)/2 - p)*j; j *= stride. Update s and r before j.",
-))
+    function="receptive_field",
+)
 
 
 # ---- 02.pixel_ce -----------------------------------------------------------------------------
@@ -134,13 +136,14 @@ def _ce_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+PIXEL_CE = Exercise(
     "02.pixel_ce", "per-pixel cross-entropy with an ignore index", losses.pixel_cross_entropy, _ce_cases,
-    rtol=1e-5, atol=1e-5,
+    tolerance=SUMS,
     hint="logp = logits.log_softmax(1); valid = target != ignore_index; pick -logp at the target class "
          "with gather (use target.where(valid, 0) so ignored pixels index a real class), then average "
          "over the valid pixels only: sum / valid.sum().",
-))
+    function="pixel_cross_entropy",
+)
 
 
 # ---- 02.confusion and 02.iou ------------------------------------------------------------------
@@ -166,19 +169,19 @@ def _confusion_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
-    "02.confusion", "confusion matrix cm[true, predicted]", metrics.confusion_matrix, _confusion_cases,
-    exact_dtype=False,
+CONFUSION = Exercise(
+    "02.confusion", "confusion matrix cm[true, predicted]", segmentation.confusion_matrix, _confusion_cases,
     hint="flatten both; drop pixels whose target is ignore_index; then "
          "torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes).",
-))
+    function="confusion_matrix",
+)
 
 
 def _iou_reference(cm: torch.Tensor) -> tuple[float, torch.Tensor, float]:
     """``(pixel accuracy, per-class IoU (NaN = class absent), mean IoU over present classes)``."""
-    iou = metrics.per_class_iou(cm)
+    iou = segmentation.per_class_iou(cm)
     present = ~iou.isnan()
-    return metrics.pixel_accuracy(cm), iou, float(iou[present].mean()) if present.any() else float("nan")
+    return segmentation.pixel_accuracy(cm), iou, float(iou[present].mean()) if present.any() else float("nan")
 
 
 def _iou_cases(g: torch.Generator) -> list[Case]:
@@ -189,7 +192,7 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
     ]
     for c in (4, 8):
         pred, target = _labels(g, 400, c)
-        cases.append(Case((metrics.confusion_matrix(pred, target, c),), note=f"random, {c} classes"))
+        cases.append(Case((segmentation.confusion_matrix(pred, target, c),), note=f"random, {c} classes"))
     return cases
 
 
@@ -197,15 +200,18 @@ def _iou_verify(case: Case, got: object, expected: tuple) -> str | None:
     if not isinstance(got, (tuple, list)) or len(got) != 3:
         return f"expected a tuple (pixel_accuracy, iou, miou), got {describe(got)}"
     for name, e, value in zip(("pixel_accuracy", "iou", "miou"), expected, got):
-        problem = compare(e, value, rtol=1e-6, atol=1e-6, path=name)
+        problem = compare(e, value, *TIGHT, path=name)
         if problem:
             return problem
     return None
 
 
-register(Exercise(
+IOU = Exercise(
     "02.iou", "pixel accuracy, per-class IoU and mIoU from a confusion matrix", _iou_reference, _iou_cases,
     verify=_iou_verify,
     hint="tp = cm.diagonal(); pixel accuracy = tp.sum() / cm.sum(); union = cm.sum(0) + cm.sum(1) - tp; "
          "iou = tp / union where union > 0, else nan; miou = mean of the non-nan IoUs (iou[~iou.isnan()]).",
-))
+    function="segmentation_metrics",
+)
+
+EXERCISES = (CONVOLUTIONIZE, RECEPTIVE_FIELD, PIXEL_CE, CONFUSION, IOU)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_utils.grading.exercise import Case, Exercise, register
+from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import upsampling
-from course_utils.ops.upsampling import check_images, check_int, check_size, check_transposed
+from course_utils import validation
+from course_utils.ops.upsampling import check_transposed
 
 LECTURE = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # the lecture's 2 x 2 input, as 1 x 1 x 2 x 2
 
@@ -30,8 +31,8 @@ def _images(g: torch.Generator, n: int, c: int, h: int, w: int) -> torch.Tensor:
 # ---- 03.nearest and 03.bed_of_nails ----------------------------------------------------------
 def nearest_reference(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``F.interpolate(x, scale_factor=scale, mode="nearest")``, after checking the arguments."""
-    check_images("x", x)
-    check_int("scale", scale, 1)
+    validation.images("x", x)
+    validation.integer("scale", scale, 1)
     return F.interpolate(x, scale_factor=scale, mode="nearest")
 
 
@@ -48,16 +49,18 @@ def _scale_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+NEAREST = Exercise(
     "03.nearest", "nearest-neighbour upsampling", nearest_reference, _scale_cases,
     hint="output pixel (i, j) copies input pixel (i // s, j // s): x.repeat_interleave(s, dim=2) does it for rows.",
-))
+    function="nearest_upsample",
+)
 
-register(Exercise(
+BED_OF_NAILS = Exercise(
     "03.bed_of_nails", "bed of nails: value at the top-left of each block, zeros elsewhere",
     upsampling.bed_of_nails, _scale_cases,
     hint="start from zeros of shape N x C x sH x sW and assign x to out[:, :, ::s, ::s].",
-))
+    function="bed_of_nails",
+)
 
 
 # ---- 03.max_unpool ---------------------------------------------------------------------------
@@ -96,18 +99,19 @@ def _max_unpool_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+MAX_UNPOOL = Exercise(
     "03.max_unpool", "max unpooling with the indices from max pooling", max_unpool_reference, _max_unpool_cases,
     hint="indices are flat positions row * W + col within each H x W channel: make zeros N x C x (H*W), "
          "scatter x into them along the last dim with scatter(2, indices.flatten(2), x.flatten(2)), reshape.",
-))
+    function="max_unpool",
+)
 
 
 # ---- 03.bilinear -----------------------------------------------------------------------------
 def bilinear_reference(x: torch.Tensor, size: tuple[int, int], align_corners: bool = False) -> torch.Tensor:
     """``F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)``, after checks."""
-    check_images("x", x)
-    size = check_size("size", size)
+    validation.images("x", x)
+    size = validation.size_pair("size", size)
     if not isinstance(align_corners, bool):
         raise TypeError(f"align_corners must be True or False, got {align_corners!r}")
     return F.interpolate(x, size=size, mode="bilinear", align_corners=align_corners)
@@ -131,13 +135,14 @@ def _bilinear_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+BILINEAR = Exercise(
     "03.bilinear", "bilinear interpolation (both align_corners conventions)", bilinear_reference, _bilinear_cases,
-    rtol=1e-4, atol=1e-5,
+    tolerance=ACCUMULATED,
     hint="per axis: source coordinate src = dst * (n_in - 1) / (n_out - 1) (align_corners=True; 0 if n_out == 1) "
          "or (dst + 0.5) * n_in / n_out - 0.5 clamped at 0 (False); i0 = floor(src) (at most n_in - 1), "
          "i1 = min(i0 + 1, n_in - 1), weight src - i0. Interpolate rows, then columns.",
-))
+    function="bilinear_upsample",
+)
 
 
 # ---- 03.output_size --------------------------------------------------------------------------
@@ -157,12 +162,13 @@ def _output_size_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+OUTPUT_SIZE = Exercise(
     "03.output_size", "output size of a transposed convolution", upsampling.conv_transpose_output_size,
-    _output_size_cases, rtol=0, atol=0,
+    _output_size_cases, tolerance=EXACT,
     hint="the copies of the filter start stride apart: the last starts at (n - 1) * stride and is kernel_size "
          "long; then padding trims p at each end and output_padding adds op at the end.",
-))
+    function="conv_transpose_output_size",
+)
 
 
 # ---- 03.conv_transpose2d ---------------------------------------------------------------------
@@ -203,10 +209,13 @@ def _conv_transpose_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+CONV_TRANSPOSE2D = Exercise(
     "03.conv_transpose2d", "2-D transposed convolution (batches, channels, stride, padding)",
-    conv_transpose2d_reference, _conv_transpose_cases, rtol=1e-4, atol=1e-5,
+    conv_transpose2d_reference, _conv_transpose_cases, tolerance=ACCUMULATED,
     hint="build the untrimmed result of size (H-1)*s + k (+ room for output_padding); for each input pixel (i, j) "
          "add the copy x[:, :, i, j] weighted filter (einsum('nc,cdkl->ndkl', ...)) at rows i*s .. i*s+k-1, "
          "columns j*s .. j*s+k-1; then keep rows/cols padding .. padding + H' - 1, and add the bias.",
-))
+    function="conv_transpose2d",
+)
+
+EXERCISES = (NEAREST, BED_OF_NAILS, MAX_UNPOOL, BILINEAR, OUTPUT_SIZE, CONV_TRANSPOSE2D)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_utils import _validate
+from course_utils import validation
 from course_utils.exercises.lab03 import conv_transpose2d_reference
-from course_utils.grading.exercise import Case, Exercise, register
+from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import conv_matrix
-from course_utils.ops.upsampling import check_int, check_size, conv_transpose_output_size
+from course_utils.ops.upsampling import conv_transpose_output_size
 
 LECTURE_KERNEL = torch.tensor([1.0, 2.0, 3.0])  # [x, y, z] with x=1, y=2, z=3: entries show which tap
 
@@ -42,20 +42,21 @@ def _conv1d_matrix_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+CONV1D_MATRIX = Exercise(
     "04.conv1d_matrix", "the matrix of a 1-D convolution (on the padded input)", conv_matrix.conv1d_matrix,
-    _conv1d_matrix_cases, rtol=0, atol=0,
+    _conv1d_matrix_cases, tolerance=EXACT,
     hint="n_out = (n + 2p - k) // s + 1 rows and n + 2p columns; row i holds the kernel from column i * s: "
          "X[i, i*s : i*s + k] = weight.",
-))
+    function="conv1d_matrix",
+)
 
 
 # ---- 04.conv_transpose1d ---------------------------------------------------------------------
 def conv_transpose1d_reference(a: torch.Tensor, weight: torch.Tensor, stride: int = 1, padding: int = 0,
                                output_padding: int = 0) -> torch.Tensor:
     """``F.conv_transpose1d`` on 1-D vectors (no batch, no channels), after argument checks."""
-    _validate.tensor("a", a, ndim=1, dtypes="float")
-    _validate.tensor("weight", weight, ndim=1, dtypes="float")
+    validation.tensor("a", a, ndim=1, dtypes="float")
+    validation.tensor("weight", weight, ndim=1, dtypes="float")
     if a.dtype != weight.dtype:
         raise TypeError(f"a and weight must have the same dtype, got {a.dtype} and {weight.dtype}")
     if a.shape[0] == 0:
@@ -82,12 +83,13 @@ def _conv_transpose1d_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+CONV_TRANSPOSE1D = Exercise(
     "04.conv_transpose1d", "transposed convolution as X.T @ a", conv_transpose1d_reference, _conv_transpose1d_cases,
-    rtol=1e-4, atol=1e-5,
+    tolerance=ACCUMULATED,
     hint="the result has n = (m-1)*s - 2p + k + output_padding values; X = conv1d_matrix(weight, n, s, p) maps "
          "length n to length m; X.T @ a has n + 2p values (padded coordinates): drop p at each end.",
-))
+    function="conv_transpose1d_matmul",
+)
 
 
 # ---- 04.conv2d_matrix ------------------------------------------------------------------------
@@ -108,24 +110,25 @@ def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+CONV2D_MATRIX = Exercise(
     "04.conv2d_matrix", "the unrolled matrix of a 2-D convolution", conv_matrix.conv2d_matrix,
-    _conv2d_matrix_cases, rtol=0, atol=0,
+    _conv2d_matrix_cases, tolerance=EXACT,
     hint="row (o, r, c) = o*H'*W' + r*W' + c; column (i, y, x) = i*H*W + y*W + x. Output pixel (r, c) of channel o "
          "sees input (i, r*s + di - p, c*s + dj - p) with weight[o, i, di, dj]: skip positions outside the image "
          "(they are padding zeros).",
-))
+    function="conv2d_matrix",
+)
 
 
 # ---- 04.vjp ----------------------------------------------------------------------------------
 def conv2d_vjp_reference(a: torch.Tensor, weight: torch.Tensor, in_size: tuple[int, int], stride: int = 1,
                          padding: int = 0) -> torch.Tensor:
     """The gradient of ``(a * F.conv2d(x, weight, stride, padding)).sum()`` w.r.t. ``x``: a transposed conv."""
-    _validate.tensor("a", a, ndim=4, dtypes="float")
-    _validate.tensor("weight", weight, ndim=4, dtypes="float")
-    height, width = check_size("in_size", in_size)
-    check_int("stride", stride, 1)
-    check_int("padding", padding, 0)
+    validation.tensor("a", a, ndim=4, dtypes="float")
+    validation.tensor("weight", weight, ndim=4, dtypes="float")
+    height, width = validation.size_pair("in_size", in_size)
+    validation.integer("stride", stride, 1)
+    validation.integer("padding", padding, 0)
     k_h, k_w = weight.shape[2:]
     expected = (a.shape[0], weight.shape[0],
                 conv_matrix.conv_output_size(height, k_h, stride, padding),
@@ -158,12 +161,13 @@ def _vjp_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+VJP = Exercise(
     "04.vjp", "the vector-Jacobian product of a convolution, with autograd", conv2d_vjp_reference, _vjp_cases,
-    rtol=1e-4, atol=1e-5,
+    tolerance=ACCUMULATED,
     hint="x = torch.zeros(N, C_in, H, W, requires_grad=True) (any x: the convolution is linear); "
          "y = F.conv2d(x, weight, stride=stride, padding=padding); torch.autograd.grad(y, x, grad_outputs=a)[0].",
-))
+    function="conv2d_vjp",
+)
 
 
 # ---- 04.zero_insertion -----------------------------------------------------------------------
@@ -188,10 +192,13 @@ def _zero_insertion_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-register(Exercise(
+ZERO_INSERTION = Exercise(
     "04.zero_insertion", "transposed convolution = zero insertion + ordinary convolution",
-    conv_transpose2d_reference, _zero_insertion_cases, rtol=1e-4, atol=1e-5,
+    conv_transpose2d_reference, _zero_insertion_cases, tolerance=ACCUMULATED,
     hint="1) put x on a grid (H-1)*s + 1 wide with s - 1 zeros between values (z[..., ::s, ::s] = x); "
          "2) pad k - 1 - p on each side, plus output_padding at the bottom and right; "
          "3) F.conv2d with weight.flip(2, 3).transpose(0, 1) (flipped, and C_in/C_out swapped).",
-))
+    function="conv_transpose2d_zero_insertion",
+)
+
+EXERCISES = (CONV1D_MATRIX, CONV_TRANSPOSE1D, CONV2D_MATRIX, VJP, ZERO_INSERTION)

@@ -1,126 +1,21 @@
-"""The checks under each exercise, and the fallback to the reference.
+"""What runs in a student's notebook: the checks under each exercise, and the fallback to the reference.
 
 In a lab::
 
     check("01.assign", assign)            # prints one verdict
     assign = fallback("01.assign", assign)  # later cells: yours if it passes, else the reference
 
-:func:`evaluate` does the work and returns a :class:`CheckResult`; :func:`check` prints its
-message, and raises :class:`CheckFailed` when ``COURSE_STRICT=1`` (how the solutions are tested).
+- ``check``: :func:`evaluate`, :func:`check`, :func:`fallback` and :class:`CheckResult`;
+- ``exercise``: what an exercise declares (:class:`Exercise`, :class:`Case`, tolerances, statuses);
+- ``compare``: how a result is compared with the expected one, and described in words;
+- ``runner``: calling the student's function with a time limit, and saying where it raised.
+
+The exercises themselves are declared in :mod:`course_utils.exercises`.
 """
 
-from __future__ import annotations
+from course_utils.exercises import get_exercise, lab_exercises
+from course_utils.grading.check import VISIBLE_SEED, CheckFailed, CheckResult, check, evaluate, fallback
+from course_utils.grading.exercise import Case, Exercise, Status, Tolerance
 
-import inspect
-import os
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-import torch
-
-from course_utils.grading.compare import compare, describe, snapshot, unchanged
-from course_utils.grading.exercise import Case, Exercise, get_exercise, lab_exercises, register
-from course_utils.grading.runner import TimeLimitExceeded, call_with_time_limit, raised_in, where_raised
-
-__all__ = ["Case", "CheckFailed", "CheckResult", "Exercise", "check", "evaluate", "fallback",
-           "get_exercise", "lab_exercises", "register"]
-
-VISIBLE_SEED = 0
-
-
-class CheckFailed(AssertionError):
-    """A check did not pass in strict mode."""
-
-
-@dataclass
-class CheckResult:
-    exercise_id: str
-    status: str            # "passed", "failed", "error", "timeout", "mutated", "not_implemented"
-    message: str
-    cases_passed: int
-    cases_total: int
-
-    @property
-    def passed(self) -> bool:
-        return self.status == "passed"
-
-    @property
-    def score(self) -> float:
-        return 1.0 if self.passed else 0.0
-
-
-def strict() -> bool:
-    return os.environ.get("COURSE_STRICT", "").strip() not in ("", "0", "false", "no")
-
-
-def _describe_inputs(reference: Callable, case: Case) -> str:
-    try:
-        bound = inspect.signature(reference).bind(*case.args, **case.kwargs)
-        items = bound.arguments.items()
-    except TypeError:
-        items = [(f"arg{i}", a) for i, a in enumerate(case.args)] + list(case.kwargs.items())
-    return "; ".join(f"{name} = {describe(value)}" for name, value in items)
-
-
-def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED) -> CheckResult:
-    """Run ``fn`` on the exercise's cases (random ones drawn with ``seed``) and judge it."""
-    ex = get_exercise(exercise_id)
-    if not callable(fn):
-        return CheckResult(ex.id, "error", f"❌ {ex.id}: expected a function, got {describe(fn)}.", 0, 0)
-    cases = ex.cases(torch.Generator().manual_seed(seed))
-    total = len(cases)
-    for n, case in enumerate(cases):
-        label = f"case {n + 1} of {total}" + (f" ({case.note})" if case.note else "")
-        inputs = _describe_inputs(ex.reference, case)
-
-        def fail(status: str, problem: str) -> CheckResult:
-            lines = [f"❌ {ex.id} failed on {label}.", f"   inputs: {inputs}", f"   problem: {problem}"]
-            if ex.hint and status in ("failed", "mutated"):
-                lines.append(f"   hint: {ex.hint}")
-            return CheckResult(ex.id, status, "\n".join(lines), n, total)
-
-        expected = ex.reference(*snapshot(case.args), **snapshot(case.kwargs))
-        before = snapshot((case.args, case.kwargs))
-        try:
-            got = call_with_time_limit(fn, case.args, case.kwargs, ex.time_limit)
-        except NotImplementedError as exc:
-            where = raised_in(exc)
-            name = getattr(fn, "__name__", "your function")
-            extra = "" if where in (name, "?") else f" (it calls `{where}`, which is not implemented yet)"
-            return CheckResult(ex.id, "not_implemented",
-                               f"✏️  {ex.id} is not implemented yet{extra}: write the code, then run this cell again.",
-                               0, total)
-        except TimeLimitExceeded:
-            return fail("timeout", f"timed out: no result after {ex.time_limit:g} s. Is there a loop that never ends?")
-        except Exception as exc:  # the student's bug: report it, do not crash the notebook
-            where = where_raised(exc)
-            return fail("error", f"your function raised {type(exc).__name__}: {exc}" + (f"\n   {where}" if where else ""))
-        if not unchanged(before, (case.args, case.kwargs)):
-            return fail("mutated", "your function modified its input in place; work on a copy "
-                                   "(e.g. x.clone()) or use out-of-place operations")
-        problem = ex.verify(case, got, expected) if ex.verify else \
-            compare(expected, got, ex.rtol, ex.atol, ex.exact_dtype)
-        if problem:
-            return fail("failed", problem)
-    return CheckResult(ex.id, "passed", f"✅ {ex.id} passed: {total} of {total} cases ({ex.title}).", total, total)
-
-
-def check(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED) -> None:
-    """Print the verdict for ``fn``; in strict mode (``COURSE_STRICT=1``) a failure raises."""
-    result = evaluate(exercise_id, fn, seed)
-    print(result.message)
-    if strict() and not result.passed:
-        raise CheckFailed(result.message)
-
-
-def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on."""
-    result = evaluate(exercise_id, fn)
-    if result.passed:
-        return fn
-    if strict():
-        raise CheckFailed(result.message)
-    print(f"ℹ️  Using the reference solution for {exercise_id}: your version does not pass its check yet "
-          f"({result.status.replace('_', ' ')}). The rest of the lab still runs.")
-    return get_exercise(exercise_id).reference
+__all__ = ["VISIBLE_SEED", "Case", "CheckFailed", "CheckResult", "Exercise", "Status", "Tolerance", "check",
+           "evaluate", "fallback", "get_exercise", "lab_exercises"]

@@ -1,17 +1,37 @@
-"""What an exercise is: a reference, cases, and how to compare; and the registry of exercises.
+"""What an exercise is: the function students write, a reference, cases, and how to compare.
 
-Each lab registers its exercises in ``course_utils/exercises/labNN.py``. An exercise id is
-``"NN.name"`` (e.g. ``"01.assign"``) and never changes once published: gradebooks refer to it.
+Each lab declares its exercises in ``course_utils/exercises/labNN.py`` as ``EXERCISES = (...)``;
+:mod:`course_utils.exercises` lists the labs. An exercise id is ``"NN.name"`` (e.g. ``"01.assign"``)
+and never changes once published: gradebooks refer to it.
 """
 
 from __future__ import annotations
 
-import importlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import torch
+
+#: What a check can conclude. The student's check uses the first six; the grader adds the others.
+Status = Literal["passed", "failed", "error", "timeout", "mutated", "not_implemented", "reference",
+                 "crashed", "missing"]
+
+
+class Tolerance(NamedTuple):
+    """``|got - expected| <= atol + rtol * |expected|``, elementwise (``torch.isclose``)."""
+
+    rtol: float
+    atol: float
+
+
+EXACT = Tolerance(0.0, 0.0)              # integers, counts, indices, sizes
+FLOAT32 = Tolerance(1e-5, 1e-6)          # float32 results computed the same way (the default)
+SUMS = Tolerance(1e-5, 1e-5)             # means and sums of many float32 terms (losses)
+ACCUMULATED = Tolerance(1e-4, 1e-5)      # long float32 sums computed in another order (convolutions)
+TIGHT = Tolerance(1e-6, 1e-6)            # ratios returned as Python floats (IoU, accuracy)
+FLOAT64 = Tolerance(1e-9, 1e-9)          # float64 arithmetic
 
 
 @dataclass
@@ -33,69 +53,47 @@ class Exercise:
         reference: the correct function, same signature as the students'.
         cases: ``cases(generator) -> list[Case]``: fixed cases first, then random ones drawn from
             ``generator`` (seeded with 0 in the notebook, with a hidden seed when an instructor grades).
+        function: the name of the function the student writes in the lab (what the grader looks for).
         verify: optional ``verify(case, got, expected) -> problem text or None``, for results that
             may legitimately differ from the reference's (ties, random choices); defaults to
-            :func:`~course_utils.grading.compare.compare` with ``rtol`` / ``atol``.
+            :func:`~course_utils.grading.compare.compare` with ``tolerance``.
         hint: shown when a case fails.
+        tolerance: one of the presets above.
+        exact_dtype: the result's dtype must equal the reference's (not only be of the same kind).
         time_limit: seconds per case.
+        points: what the exercise is worth in the gradebook.
     """
 
     id: str
     title: str
     reference: Callable[..., Any]
     cases: Callable[[torch.Generator], list[Case]]
+    function: str
     hint: str = ""
     verify: Callable[[Case, Any, Any], str | None] | None = None
-    rtol: float = 1e-5
-    atol: float = 1e-6
+    tolerance: Tolerance = FLOAT32
     exact_dtype: bool = False
     time_limit: float = 10.0
+    points: float = 1.0
+
+    def __post_init__(self) -> None:
+        lab, _, name = self.id.partition(".")
+        if not (len(lab) == 2 and lab.isdigit() and name.isidentifier()):
+            raise ValueError(f"exercise ids look like '01.assign', got {self.id!r}")
+        if not self.function.isidentifier():
+            raise ValueError(f"{self.id}: function must be a Python name, got {self.function!r}")
 
     @property
     def lab(self) -> str:
         return self.id.split(".")[0]
 
-
-_REGISTRY: dict[str, Exercise] = {}
-
-
-def register(exercise: Exercise) -> Exercise:
-    if exercise.id in _REGISTRY and _REGISTRY[exercise.id] is not exercise:
-        raise ValueError(f"exercise id {exercise.id!r} is registered twice")
-    _REGISTRY[exercise.id] = exercise
-    return exercise
-
-
-def _load_lab(lab: str) -> None:
-    try:
-        importlib.import_module(f"course_utils.exercises.lab{lab}")
-    except ModuleNotFoundError as err:
-        if err.name != f"course_utils.exercises.lab{lab}":
-            raise
-        raise KeyError(f"there is no lab {lab!r} with exercises; known labs: {', '.join(known_labs())}") from None
-
-
-def known_labs() -> list[str]:
-    from importlib import resources
-
-    files = resources.files("course_utils.exercises").iterdir()
-    return sorted(f.name[3:5] for f in files if f.name.startswith("lab") and f.name.endswith(".py"))
-
-
-def get_exercise(exercise_id: str) -> Exercise:
-    """The exercise with this id (``"01.assign"``)."""
-    if not isinstance(exercise_id, str) or "." not in exercise_id:
-        raise KeyError(f"exercise ids look like '01.assign', got {exercise_id!r}")
-    if exercise_id not in _REGISTRY:
-        _load_lab(exercise_id.split(".")[0])
-    if exercise_id not in _REGISTRY:
-        lab = exercise_id.split(".")[0]
-        known = [e for e in _REGISTRY if e.startswith(lab + ".")]
-        raise KeyError(f"unknown exercise {exercise_id!r}; lab {lab} has: {', '.join(known)}")
-    return _REGISTRY[exercise_id]
-
-
-def lab_exercises(lab: str) -> list[Exercise]:
-    """The exercises of a lab (``"01"``), in the order the lab registers them."""
-    _load_lab(lab)
-    return [e for e in _REGISTRY.values() if e.lab == lab]
+    @property
+    def signature(self) -> str:
+        """``assign(x, centres)``: the function the student writes, as the lab defines it."""
+        try:
+            params = inspect.signature(self.reference).parameters.values()
+            text = ", ".join(str(p).split(":")[0].split("=")[0].strip() + ("=..." if p.default is not p.empty else "")
+                             for p in params)
+        except (TypeError, ValueError):
+            text = "..."
+        return f"{self.function}({text})"

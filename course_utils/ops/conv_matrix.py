@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import torch
 
-from course_utils import _validate
-from course_utils.ops.upsampling import check_int, check_size
+from course_utils import validation
+
 
 
 def conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
     """Output length of a convolution: ``floor((n + 2p - k) / s) + 1``; the kernel must fit the padded input."""
-    check_int("n", n, 1)
-    check_int("kernel_size", kernel_size, 1)
-    check_int("stride", stride, 1)
-    check_int("padding", padding, 0)
+    validation.integer("n", n, 1)
+    validation.integer("kernel_size", kernel_size, 1)
+    validation.integer("stride", stride, 1)
+    validation.integer("padding", padding, 0)
     if kernel_size > n + 2 * padding:
         raise ValueError(f"the kernel ({kernel_size}) is larger than the padded input "
                          f"(n + 2p = {n} + 2*{padding} = {n + 2 * padding}); use more padding or a smaller kernel")
@@ -51,7 +51,7 @@ def conv1d_matrix(weight: torch.Tensor, n: int, stride: int = 1, padding: int = 
         weight: the kernel, shape ``(k,)``, floating point.
         n: input length (before padding).
     """
-    _validate.tensor("weight", weight, ndim=1, dtypes="float")
+    validation.tensor("weight", weight, ndim=1, dtypes="float")
     k = weight.shape[0]
     n_out = conv_output_size(n, k, stride, padding)
     matrix = weight.new_zeros(n_out, n + 2 * padding)
@@ -71,8 +71,8 @@ def conv2d_matrix(weight: torch.Tensor, in_size: tuple[int, int], stride: int = 
         ``(C_out * H' * W') x (C_in * H * W)``: rows in the order of ``y.flatten()`` for ``y`` of shape
         ``C_out x H' x W'``, columns in the order of ``x.flatten()``. Padding positions are dropped (they hold 0).
     """
-    _validate.tensor("weight", weight, ndim=4, dtypes="float")
-    height, width = check_size("in_size", in_size)
+    validation.tensor("weight", weight, ndim=4, dtypes="float")
+    height, width = validation.size_pair("in_size", in_size)
     c_out, c_in, kh, kw = weight.shape
     out_h = conv_output_size(height, kh, stride, padding)
     out_w = conv_output_size(width, kw, stride, padding)

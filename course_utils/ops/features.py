@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from course_utils import _validate
+from course_utils import validation
 
 # ITU-R BT.709 luma weights, as skimage.color.rgb2gray uses.
 GRAY_WEIGHTS = (0.2125, 0.7154, 0.0721)
@@ -23,7 +23,7 @@ def pixel_features(image: torch.Tensor, mode: str = "rgb", position_weight: floa
     Returns:
         ``(H * W) x D`` float tensor, D = 1 or 3, plus 2 with position.
     """
-    _validate.tensor("image", image, ndim=3, dtypes="float")
+    validation.tensor("image", image, ndim=3, dtypes="float")
     c, h, w = image.shape
     if c not in (1, 3):
         raise ValueError(f"image must have 1 or 3 channels (C x H x W), got shape {tuple(image.shape)}")

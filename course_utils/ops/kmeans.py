@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 import torch
 
-from course_utils import _validate
+from course_utils import validation
 
 # Points per chunk in the distance computation: keeps the N x K matrix small and cache-friendly.
 CHUNK = 65536
@@ -32,14 +32,14 @@ class KMeansResult(NamedTuple):
 
 
 def _check_points(x: torch.Tensor) -> torch.Tensor:
-    _validate.tensor("x", x, ndim=2, dtypes="float")
+    validation.tensor("x", x, ndim=2, dtypes="float")
     if x.shape[0] == 0:
         raise ValueError("x has no points (shape (0, D)); expected at least one row")
     return x
 
 
 def _check_centres(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
-    _validate.tensor("centres", centres, ndim=2, dtypes="float")
+    validation.tensor("centres", centres, ndim=2, dtypes="float")
     if centres.shape[1] != x.shape[1]:
         raise ValueError(f"centres must have D={x.shape[1]} columns like x, got shape {tuple(centres.shape)}")
     if centres.shape[0] == 0:
@@ -90,7 +90,7 @@ def update_centres(x: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor)
     """Mean of the points of each cluster (``K x D``); an empty cluster keeps its old centre."""
     x = _check_points(x)
     centres = _check_centres(x, centres)
-    _validate.tensor("labels", labels, ndim=1, dtypes="int")
+    validation.tensor("labels", labels, ndim=1, dtypes="int")
     k = centres.shape[0]
     if labels.shape[0] != x.shape[0]:
         raise ValueError(f"labels must have one entry per point (N={x.shape[0]}), got {labels.shape[0]}")
@@ -106,7 +106,7 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None 
     proportional to its squared distance to the nearest centre chosen so far.
     """
     x = _check_points(x)
-    _validate.positive_int("k", k)
+    validation.positive_int("k", k)
     if k > x.shape[0]:
         raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]}")
     gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -140,8 +140,7 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
         centres = _check_centres(x, init).to(x)
         if k is not None and k != centres.shape[0]:
             raise ValueError(f"k={k} but init has {centres.shape[0]} centres")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative int, got {max_iter!r}")
+    validation.int_at_least("max_iter", max_iter, 0)
     if not tol >= 0:
         raise ValueError(f"tol must be >= 0, got {tol!r}")
     threshold = float(tol * x.var(0, unbiased=False).mean())

@@ -8,12 +8,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_utils import _validate
+from course_utils import validation
 
 
 def _check(logits: torch.Tensor, target: torch.Tensor) -> None:
-    _validate.tensor("logits", logits, ndim=4, dtypes="float")
-    _validate.tensor("target", target, ndim=3, dtypes="int")
+    validation.tensor("logits", logits, ndim=4, dtypes="float")
+    validation.tensor("target", target, ndim=3, dtypes="int")
     if target.shape != (logits.shape[0], *logits.shape[2:]):
         raise ValueError(f"target must be B x H x W = {(logits.shape[0], *logits.shape[2:])} for logits "
                          f"{tuple(logits.shape)}, got {tuple(target.shape)}")

@@ -19,42 +19,15 @@ from __future__ import annotations
 
 import torch
 
-from course_utils import _validate
+from course_utils import validation
 
 
 # ---- argument checks -------------------------------------------------------------------------
-def check_int(name: str, value: object, minimum: int) -> int:
-    """``value`` as an int >= ``minimum`` (bools and floats are refused)."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def check_images(name: str, x: object) -> torch.Tensor:
-    """A float tensor ``N x C x H x W``."""
-    _validate.tensor(name, x, dtypes="float")
-    if x.ndim != 4:
-        raise ValueError(f"{name} must be 4-D (N x C x H x W), got shape {tuple(x.shape)}; "
-                         f"add batch/channel dimensions with x[None] or x[None, None]")
-    if x.shape[2] == 0 or x.shape[3] == 0:
-        raise ValueError(f"{name} has an empty spatial size {tuple(x.shape[2:])}")
-    return x
-
-
-def check_size(name: str, size: object) -> tuple[int, int]:
-    """A pair of positive ints ``(H, W)``."""
-    if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise TypeError(f"{name} must be a pair (H, W) of ints, got {size!r}")
-    return check_int(f"{name}[0]", size[0], 1), check_int(f"{name}[1]", size[1], 1)
-
-
 def check_transposed(x: object, weight: object, bias: object, stride: int, padding: int,
                      output_padding: int) -> tuple[int, int]:
     """Validate the arguments of a 2-D transposed convolution; returns the output size ``(H', W')``."""
-    check_images("x", x)
-    _validate.tensor("weight", weight, dtypes="float")
+    validation.images("x", x)
+    validation.tensor("weight", weight, dtypes="float")
     if weight.ndim != 4:
         raise ValueError(f"weight must be 4-D (C_in x C_out x kH x kW), got shape {tuple(weight.shape)}")
     if weight.shape[0] != x.shape[1]:
@@ -63,12 +36,12 @@ def check_transposed(x: object, weight: object, bias: object, stride: int, paddi
     if weight.dtype != x.dtype:
         raise TypeError(f"x and weight must have the same dtype, got {x.dtype} and {weight.dtype}")
     if bias is not None:
-        _validate.tensor("bias", bias, ndim=1, dtypes="float")
+        validation.tensor("bias", bias, ndim=1, dtypes="float")
         if bias.shape[0] != weight.shape[1]:
             raise ValueError(f"bias must have C_out={weight.shape[1]} entries, got shape {tuple(bias.shape)}")
-    check_int("stride", stride, 1)
-    check_int("padding", padding, 0)
-    check_int("output_padding", output_padding, 0)
+    validation.integer("stride", stride, 1)
+    validation.integer("padding", padding, 0)
+    validation.integer("output_padding", output_padding, 0)
     if output_padding >= stride:
         raise ValueError(f"output_padding must be smaller than stride ({stride}), got {output_padding}: "
                          f"it only picks one of the {stride} input sizes a stride-{stride} convolution maps "
@@ -85,11 +58,11 @@ def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, paddin
     The copies of the filter start ``stride`` apart, so the full result has ``(n - 1) * s + k`` values;
     ``padding`` trims ``p`` from each end and ``output_padding`` adds ``op`` at the end.
     """
-    check_int("n", n, 1)
-    check_int("kernel_size", kernel_size, 1)
-    check_int("stride", stride, 1)
-    check_int("padding", padding, 0)
-    check_int("output_padding", output_padding, 0)
+    validation.integer("n", n, 1)
+    validation.integer("kernel_size", kernel_size, 1)
+    validation.integer("stride", stride, 1)
+    validation.integer("padding", padding, 0)
+    validation.integer("output_padding", output_padding, 0)
     if output_padding >= stride:
         raise ValueError(f"output_padding must be smaller than stride ({stride}), got {output_padding}")
     size = (n - 1) * stride - 2 * padding + kernel_size + output_padding
@@ -102,15 +75,15 @@ def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, paddin
 # ---- fixed upsampling ------------------------------------------------------------------------
 def nearest_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``N x C x H x W`` -> ``N x C x sH x sW``, each value copied into an ``s x s`` block."""
-    check_images("x", x)
-    check_int("scale", scale, 1)
+    validation.images("x", x)
+    validation.integer("scale", scale, 1)
     return x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
 
 
 def bed_of_nails(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``N x C x H x W`` -> ``N x C x sH x sW``: the value at the top-left of each block, zeros elsewhere."""
-    check_images("x", x)
-    check_int("scale", scale, 1)
+    validation.images("x", x)
+    validation.integer("scale", scale, 1)
     n, c, h, w = x.shape
     out = x.new_zeros(n, c, h * scale, w * scale)
     out[:, :, ::scale, ::scale] = x
@@ -129,15 +102,15 @@ def max_unpool2d(x: torch.Tensor, indices: torch.Tensor, kernel_size: int, strid
         output_size: ``(H, W)``; default ``((h-1)*stride + kernel_size, ...)``, which is smaller than the
             pooled image when pooling dropped a border row or column (odd sizes) — then pass it.
     """
-    check_images("x", x)
-    _validate.tensor("indices", indices, dtypes="int")
+    validation.images("x", x)
+    validation.tensor("indices", indices, dtypes="int")
     if indices.shape != x.shape:
         raise ValueError(f"indices must have the shape of x {tuple(x.shape)}, got {tuple(indices.shape)}")
-    check_int("kernel_size", kernel_size, 1)
-    stride = kernel_size if stride is None else check_int("stride", stride, 1)
+    validation.integer("kernel_size", kernel_size, 1)
+    stride = kernel_size if stride is None else validation.integer("stride", stride, 1)
     if output_size is None:
         output_size = tuple((n - 1) * stride + kernel_size for n in x.shape[2:])
-    height, width = check_size("output_size", output_size)
+    height, width = validation.size_pair("output_size", output_size)
     if indices.numel() and (indices.min() < 0 or indices.max() >= height * width):
         raise ValueError(f"indices must be in [0, {height * width}) for an output of size {height} x {width}, "
                          f"got values in [{indices.min().item()}, {indices.max().item()}]")
@@ -166,8 +139,8 @@ def bilinear_upsample(x: torch.Tensor, size: tuple[int, int], align_corners: boo
     ``align_corners=True`` maps the corner pixel centres onto each other (source ``= dst (in-1)/(out-1)``);
     ``False`` (torch's default) maps pixel areas (source ``= (dst + 0.5) in/out - 0.5``, clamped at 0).
     """
-    check_images("x", x)
-    height, width = check_size("size", size)
+    validation.images("x", x)
+    height, width = validation.size_pair("size", size)
     if not isinstance(align_corners, bool):
         raise TypeError(f"align_corners must be True or False, got {align_corners!r}")
     r0, r1, wr = _source_coords(x.shape[2], height, align_corners, x.dtype, x.device)
@@ -211,7 +184,7 @@ def bilinear_kernel(scale: int) -> torch.Tensor:
     With ``padding = (k - s + 1) // 2`` it reproduces ``F.interpolate(mode="bilinear", align_corners=False)``
     away from the border. FCN (Long et al. 2015) initialises its upsampling layers with it.
     """
-    check_int("scale", scale, 1)
+    validation.integer("scale", scale, 1)
     size = 2 * scale - scale % 2
     centre = scale - 1 if size % 2 == 1 else scale - 0.5
     profile = 1 - (torch.arange(size, dtype=torch.float64) - centre).abs() / scale

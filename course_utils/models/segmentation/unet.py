@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_utils.models.fcn import BilinearUpsample, _check_input
+from course_utils import validation
+from course_utils.models.segmentation.fcn import BilinearUpsample, _check_input
 
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
@@ -30,8 +31,7 @@ class UNet(nn.Module):
 
     def __init__(self, num_classes: int, width: int = 16, depth: int = 4, in_channels: int = 3):
         super().__init__()
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        validation.int_at_least("num_classes", num_classes, 2)
         if not 1 <= depth <= 6:
             raise ValueError(f"depth must be in 1..6, got {depth}")
         self.num_classes, self.depth, self.in_channels = num_classes, depth, in_channels

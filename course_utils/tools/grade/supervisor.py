@@ -1,9 +1,9 @@
 """Start, watch and stop the sandbox processes that grade one notebook; judge what they recorded.
 
-:func:`grade_notebook` runs the two steps of :mod:`course_utils.grading.sandbox` in a scratch
+:func:`grade_notebook` runs the two steps of :mod:`course_utils.tools.grade.sandbox` in a scratch
 folder (``execute``, then ``run``, restarted after a crash for the exercises left), kills a process
 that overruns its time, and turns the records into verdicts with
-:func:`course_utils.grading.replay.judge`. :func:`stop_all` kills everything running (Ctrl-C).
+:func:`course_utils.tools.grade.replay.judge`. :func:`stop_all` kills everything running (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import torch
 
 from course_utils.grading import CheckResult, lab_exercises
 from course_utils.grading.exercise import Exercise
-from course_utils.grading.replay import judge
+from course_utils.tools.grade.replay import judge
 
 STARTUP_S = 120.0  # starting a kernel or a Python process that imports torch, on a busy machine
 MAX_RECORD_BYTES = 512 << 20  # what one exercise's recorded results may weigh
@@ -47,47 +47,21 @@ def _trees(nb) -> list[tuple[int, ast.Module]]:
     return trees
 
 
-def _check_calls(nb) -> dict[str, str]:
-    """Exercise id -> name of the function a notebook passes to ``check(id, name)``."""
-    found: dict[str, str] = {}
+def function_names(exercises: list[Exercise]) -> dict[str, list[str]]:
+    """Exercise id -> the name of the function the student writes, as the exercise declares it."""
+    return {ex.id: [ex.function] for ex in exercises}
+
+
+def exercise_ids(nb) -> list[str]:
+    """The exercise ids a notebook names in ``check("NN.name", ...)`` / ``fallback(...)`` calls, in order."""
+    ids: dict[str, None] = {}
     for _, tree in _trees(nb):
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and len(node.args) >= 2 and \
-                    getattr(node.func, "id", getattr(node.func, "attr", None)) == "check" and \
-                    isinstance(node.args[0], ast.Constant) and isinstance(node.args[1], ast.Name):
-                found.setdefault(str(node.args[0].value), node.args[1].id)
-    return found
-
-
-_official: dict[str, dict[str, str]] = {}
-
-
-def _official_names(lab: str) -> dict[str, str]:
-    """The names the course's own lab notebook uses (``labs/NN_*.ipynb``, when present)."""
-    if lab not in _official:
-        import nbformat
-
-        root = Path(__file__).resolve().parents[2]
-        names: dict[str, str] = {}
-        for folder in ("labs", "solutions"):
-            for path in sorted((root / folder).glob(f"{lab}_*.ipynb")):
-                try:
-                    names = {**_check_calls(nbformat.read(path, as_version=4)), **names}
-                except Exception:  # noqa: BLE001 - a broken course file: fall back to other names
-                    continue
-        _official[lab] = names
-    return _official[lab]
-
-
-def function_names(nb, lab: str, exercises: list[Exercise]) -> dict[str, list[str]]:
-    """Exercise id -> candidate names, best first: the submission's ``check()`` call, the course's
-    lab notebook, the reference function's name."""
-    mine, official = _check_calls(nb), _official_names(lab)
-    result = {}
-    for ex in exercises:
-        names = [mine.get(ex.id), official.get(ex.id), getattr(ex.reference, "__name__", None)]
-        result[ex.id] = list(dict.fromkeys(n for n in names if n and n.isidentifier() and not n.startswith("_")))
-    return result
+            if isinstance(node, ast.Call) and node.args and \
+                    getattr(node.func, "id", getattr(node.func, "attr", None)) in ("check", "fallback") and \
+                    isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+                ids.setdefault(node.args[0].value)
+    return list(ids)
 
 
 def _defined_in(nb) -> dict[str, list[int]]:
@@ -112,7 +86,7 @@ def _spawn(step: str, spec: dict, scratch: Path, env: dict) -> subprocess.Popen 
         if _stopping.is_set():
             return None
         out = open(scratch / f"{step}.out", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.grading.sandbox", step, str(spec_path)],
+        proc = subprocess.Popen([sys.executable, "-m", "course_utils.tools.grade.sandbox", step, str(spec_path)],
                                 cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
         out.close()
@@ -207,7 +181,7 @@ def _missing(ex: Exercise, name: str, pickling_error: str, nb, log: dict, define
             return f"`{name}` was never defined: the kernel died in {label}."
         if c["status"] == "error":
             return f"`{name}` was never defined: {label} raised {c.get('ename')}: {c.get('evalue')}"
-    return f"your notebook does not define `{name}` (the function that `check(\"{ex.id}\", {name})` tests)."
+    return f"your notebook does not define `{name}` (exercise {ex.id} asks for `{ex.signature}`)."
 
 
 def _env(settings) -> dict:
@@ -282,7 +256,7 @@ def _run_exercises(scratch: Path, exercises: list[Exercise], names: dict[str, li
 def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
     """Run and judge one notebook; returns the entry's status, reason, exercises and notes."""
     exercises = lab_exercises(lab)
-    names = function_names(nb, lab, exercises)
+    names = function_names(exercises)
     n_cases = {ex.id: len(ex.cases(torch.Generator().manual_seed(settings.seed))) for ex in exercises}
     env = _env(settings)
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
@@ -321,8 +295,8 @@ def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
             except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
                 result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
                                                      f"({type(exc).__name__}: {exc}).", 0, 0)
-        out["exercises"][ex.id] = {"passed": result.passed, "score": result.score, "status": result.status,
-                                   "message": result.message}
+        out["exercises"][ex.id] = {"passed": result.passed, "score": ex.points if result.passed else 0.0,
+                                   "points": ex.points, "status": result.status, "message": result.message}
     kernel = log.get("kernel")
     if _stopping.is_set():
         out.update(status="interrupted", reason="grading was interrupted")

@@ -23,16 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_utils import validation
 from course_utils.ops.upsampling import bilinear_kernel as bilinear_tent
 
 
 def bilinear_kernel(channels: int, factor: int) -> torch.Tensor:
     """Weights ``channels x channels x k x k`` (k = 2 * factor - factor % 2) of a transposed
     convolution with stride ``factor`` that upsamples each channel bilinearly (channels do not mix)."""
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
-    if isinstance(channels, bool) or not isinstance(channels, int) or channels < 1:
-        raise ValueError(f"channels must be a positive int, got {channels!r}")
+    validation.positive_int("factor", factor)
+    validation.positive_int("channels", channels)
     tent = bilinear_tent(factor)                                    # k x k, k = 2 * factor - factor % 2
     weight = torch.zeros(channels, channels, *tent.shape)
     weight[range(channels), range(channels)] = tent
@@ -110,8 +109,7 @@ class FCN(nn.Module):
         super().__init__()
         if variant not in ("32s", "16s", "8s"):
             raise ValueError(f"variant must be '32s', '16s' or '8s', got {variant!r}")
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        validation.int_at_least("num_classes", num_classes, 2)
         self.variant, self.num_classes, self.in_channels = variant, num_classes, in_channels
         self.backbone = Backbone(width, in_channels)
         c = self.backbone.channels

@@ -9,10 +9,10 @@ import importlib
 import sys
 
 COMMANDS = {
-    "build": ("course_utils.build", "write labs/ from solutions/ (--check: fail if stale)"),
-    "doctor": ("course_utils.doctor", "check the set-up: versions, device, profile, what to fix"),
-    "grade": ("course_utils.gradebook", "grade a folder of submitted notebooks"),
-    "slides": ("course_utils.slides", "export the slide decks to offline HTML"),
+    "build": ("course_utils.tools.build", "write labs/ from solutions/ (--check: fail if stale)"),
+    "doctor": ("course_utils.tools.doctor", "check the set-up: versions, device, profile, what to fix"),
+    "grade": ("course_utils.tools.grade.command", "grade a folder of submitted notebooks"),
+    "slides": ("course_utils.tools.slides", "export the slide decks to offline HTML"),
 }
 
 

@@ -1,4 +1,4 @@
-"""Drawing for the labs: images, label maps with a legend, boxes, panoptic maps, grids.
+"""Drawing images and label maps: one image, a label map with a legend, a grid of images.
 
 Every function takes torch tensors in the course's layouts (images ``C x H x W`` in [0, 1], label
 maps ``H x W`` int) and draws on a matplotlib ``Axes`` (a new figure when ``ax`` is None).
@@ -12,9 +12,9 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import Patch
 
-from course_utils import _validate
+from course_utils import validation
 
 
 def palette(n: int) -> np.ndarray:
@@ -24,7 +24,7 @@ def palette(n: int) -> np.ndarray:
     return np.array((base + extra)[:n], dtype=np.float64).reshape(n, 3)
 
 
-def _axes(ax: plt.Axes | None, title: str | None) -> plt.Axes:
+def prepare_axes(ax: plt.Axes | None, title: str | None) -> plt.Axes:
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 4))
     ax.set_axis_off()
@@ -35,7 +35,7 @@ def _axes(ax: plt.Axes | None, title: str | None) -> plt.Axes:
 
 def to_numpy_image(image: torch.Tensor) -> np.ndarray:
     """``C x H x W`` (C = 1 or 3) or ``H x W`` tensor -> ``H x W x 3`` array for imshow."""
-    _validate.tensor("image", image, ndim=(2, 3))
+    validation.tensor("image", image, ndim=(2, 3))
     image = image.detach().float().cpu()
     if image.ndim == 2:
         image = image[None]
@@ -45,14 +45,14 @@ def to_numpy_image(image: torch.Tensor) -> np.ndarray:
 
 
 def show_image(image: torch.Tensor, ax: plt.Axes | None = None, title: str | None = None) -> plt.Axes:
-    ax = _axes(ax, title)
+    ax = prepare_axes(ax, title)
     ax.imshow(to_numpy_image(image), interpolation="nearest")
     return ax
 
 
 def colorize(labels: torch.Tensor, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
     """Label map ``H x W`` -> ``H x W x 3`` colours (ignored pixels white)."""
-    _validate.tensor("labels", labels, ndim=2, dtypes="int")
+    validation.tensor("labels", labels, ndim=2, dtypes="int")
     lab = labels.detach().cpu().long()
     valid = lab != ignore_index if ignore_index is not None else torch.ones_like(lab, dtype=torch.bool)
     if valid.any() and (lab[valid].min() < 0 or lab[valid].max() >= num_classes):
@@ -67,7 +67,7 @@ def show_mask(labels: torch.Tensor, class_names: Sequence[str], image: torch.Ten
               alpha: float = 0.55, ax: plt.Axes | None = None, title: str | None = None,
               ignore_index: int | None = None, legend: bool = True) -> plt.Axes:
     """A label map, over ``image`` if given, with a legend of the classes present."""
-    ax = _axes(ax, title)
+    ax = prepare_axes(ax, title)
     colours = colorize(labels, len(class_names), ignore_index)
     if image is not None:
         base = to_numpy_image(image)
@@ -76,54 +76,15 @@ def show_mask(labels: torch.Tensor, class_names: Sequence[str], image: torch.Ten
         colours = (1 - alpha) * base + alpha * colours
     ax.imshow(colours, interpolation="nearest")
     if legend:
-        present = sorted(int(c) for c in labels.unique() if 0 <= c < len(class_names))
-        handles = [Patch(color=palette(len(class_names))[c], label=class_names[c]) for c in present]
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        class_legend(ax, class_names, labels.unique())
     return ax
 
 
-def show_boxes(image: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor | None = None,
-               class_names: Sequence[str] | None = None, scores: torch.Tensor | None = None,
-               ax: plt.Axes | None = None, title: str | None = None, color: str | None = None) -> plt.Axes:
-    """Boxes ``N x 4`` (XYXY, pixels) with optional labels and scores over an image."""
-    ax = show_image(image, ax, title)
-    _validate.tensor("boxes", boxes, ndim=2)
-    if boxes.shape[1] != 4:
-        raise ValueError(f"boxes must be N x 4 (x1, y1, x2, y2), got shape {tuple(boxes.shape)}")
-    n_colours = len(class_names) if class_names else 1
-    for i, (x1, y1, x2, y2) in enumerate(boxes.detach().cpu().tolist()):
-        label = int(labels[i]) if labels is not None else 0
-        edge = color or palette(max(n_colours, label + 1))[label]
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor=edge, linewidth=1.5))
-        text = class_names[label] if class_names is not None and labels is not None else ""
-        if scores is not None:
-            text = f"{text} {float(scores[i]):.2f}".strip()
-        if text:
-            ax.text(x1, y1 - 1, text, fontsize=7, color="white", va="bottom",
-                    bbox={"facecolor": edge, "alpha": 0.8, "pad": 1, "edgecolor": "none"})
-    return ax
-
-
-def panoptic_colors(panoptic: torch.Tensor, num_classes: int) -> np.ndarray:
-    """Panoptic map ``H x W x 2`` (category, instance) -> colours: one hue per category, a shade per instance."""
-    _validate.tensor("panoptic", panoptic, ndim=3, dtypes="int")
-    if panoptic.shape[-1] != 2:
-        raise ValueError(f"panoptic must be H x W x 2 (category id, instance id), got shape {tuple(panoptic.shape)}")
-    cat, inst = panoptic[..., 0].cpu().long(), panoptic[..., 1].cpu().long()
-    colours = colorize(cat, num_classes)
-    # Shade instance k of a category by a factor that alternates between lighter and darker.
-    shade = torch.where(inst > 0, 0.55 + 0.45 * ((inst * 0.618) % 1.0), torch.ones_like(inst, dtype=torch.float))
-    return np.clip(colours * shade.numpy()[..., None], 0, 1)
-
-
-def show_panoptic(panoptic: torch.Tensor, class_names: Sequence[str], ax: plt.Axes | None = None,
-                  title: str | None = None) -> plt.Axes:
-    ax = _axes(ax, title)
-    ax.imshow(panoptic_colors(panoptic, len(class_names)), interpolation="nearest")
-    present = sorted(int(c) for c in panoptic[..., 0].unique())
+def class_legend(ax: plt.Axes, class_names: Sequence[str], classes: torch.Tensor) -> None:
+    """A legend beside ``ax`` with one patch per class in ``classes`` (in the palette's colours)."""
+    present = sorted({int(c) for c in classes.reshape(-1).tolist() if 0 <= c < len(class_names)})
     handles = [Patch(color=palette(len(class_names))[c], label=class_names[c]) for c in present]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    return ax
 
 
 def image_grid(images: Sequence[torch.Tensor], titles: Sequence[str] | None = None, ncols: int = 4,

@@ -1,6 +1,6 @@
 """The processes that run a submission's code for ``course grade``; the grader itself never does.
 
-Two steps, each a separate process started with ``python -m course_utils.grading.sandbox STEP
+Two steps, each a separate process started with ``python -m course_utils.tools.grade.sandbox STEP
 SPEC.json`` in a scratch folder, under a memory limit, killed by the grader if it overruns:
 
 ``execute``
@@ -12,7 +12,7 @@ SPEC.json`` in a scratch folder, under a memory limit, killed by the grader if i
 ``run``
     loads those functions into a fresh interpreter (that imported ``course_utils`` first), calls
     each on its exercise's cases drawn with the hidden seed, and writes one ``ID.pt`` per exercise
-    with the outcomes as plain data (see :mod:`course_utils.grading.replay`); ``ID.started`` marks
+    with the outcomes as plain data (see :mod:`course_utils.tools.grade.replay`); ``ID.started`` marks
     the exercise in progress, so the grader knows which one a crash or a hang belongs to.
 """
 
@@ -25,6 +25,8 @@ import resource
 import sys
 import time
 from pathlib import Path
+
+from course_utils.files import atomic_torch_save, atomic_write
 
 KERNEL_NAME = "course-grade-python"
 
@@ -72,9 +74,7 @@ def limit_memory(gib: float) -> None:
 
 
 def write_json(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1))
 
 
 def _kernel_spec(scratch: Path) -> dict[str, str]:
@@ -189,7 +189,7 @@ def run_cases(spec: dict) -> None:
 
     from course_utils.grading import get_exercise
     from course_utils.grading.compare import snapshot
-    from course_utils.grading.replay import encode
+    from course_utils.tools.grade.replay import encode
     from course_utils.grading.runner import TimeLimitExceeded, call_with_time_limit, raised_in
 
     exercises = [(get_exercise(item["id"]), item["names"]) for item in spec["exercises"]]
@@ -229,15 +229,13 @@ def run_cases(spec: dict) -> None:
                                          "frame": _frame(exc, payload.get("sources", {})), "raised_in": raised_in(exc)})
                         break
                     outcomes.append({"kind": "returned", "value": encode(got), "args": encode((case.args, case.kwargs))})
-        tmp = out / f"{ex.id}.pt.tmp"
-        torch.save(record, tmp)
-        os.replace(tmp, out / f"{ex.id}.pt")
+        atomic_torch_save(record, out / f"{ex.id}.pt")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 2 or argv[0] not in ("execute", "run"):
-        print("usage: python -m course_utils.grading.sandbox execute|run SPEC.json", file=sys.stderr)
+        print("usage: python -m course_utils.tools.grade.sandbox execute|run SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[1]).read_text())
     (execute if argv[0] == "execute" else run_cases)(spec)

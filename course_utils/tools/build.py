@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+from course_utils.files import atomic_write
+
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
 CODE_STUB = ["# YOUR CODE HERE", "raise NotImplementedError()"]
 MARKDOWN_STUB = "*Write your answer here.*"
@@ -40,7 +42,7 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents):
         if (folder / "solutions").is_dir() and (folder / "course_utils").is_dir():
             return folder
-    package_parent = Path(__file__).resolve().parent.parent
+    package_parent = Path(__file__).resolve().parents[2]
     if (package_parent / "solutions").is_dir():
         return package_parent
     raise BuildError(f"no course folder (with solutions/ and course_utils/) at or above {here}")
@@ -106,9 +108,7 @@ def build(root: Path, check: bool = False) -> list[Path]:
     if not check:
         (root / "labs").mkdir(exist_ok=True)
         for path in stale:
-            tmp = path.with_suffix(".ipynb.tmp")
-            tmp.write_text(wanted[path])
-            tmp.replace(path)
+            atomic_write(path, wanted[path])
     return stale + orphans
 
 
@@ -129,9 +129,7 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        tmp = path.with_suffix(".ipynb.tmp")
-        nbformat.write(notebook, tmp)
-        tmp.replace(path)
+        atomic_write(path, nbformat.writes(notebook) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from course_utils.grading import CheckResult, evaluate, get_exercise
 from course_utils.grading.runner import TimeLimitExceeded
@@ -49,7 +50,45 @@ def encode(value: Any) -> tuple:
         return ("l" if isinstance(value, list) else "u", [encode(v) for v in value])
     if isinstance(value, Mapping) and all(type(k) in _SCALARS for k in value):
         return ("d", [(k, encode(v)) for k, v in value.items()])
+    if isinstance(value, nn.Module) and getattr(nn, type(value).__name__, None) is type(value):
+        return _encode_module(value)
     return ("o", type(value).__name__)
+
+
+# A torch.nn layer (nn.Conv2d, nn.Sequential, ...) travels as its class name, its plain attributes,
+# its parameters and buffers, and its children; it is rebuilt from torch.nn only, never from a pickle.
+_MODULE_INTERNALS = {"_parameters", "_buffers", "_modules", "_non_persistent_buffers_set"}
+
+
+def _plain(value: Any) -> bool:
+    return type(value) in _SCALARS or (isinstance(value, (tuple, list)) and all(map(_plain, value)))
+
+
+def _encode_module(module: nn.Module) -> tuple:
+    attrs = [(k, v) for k, v in vars(module).items() if k not in _MODULE_INTERNALS and _plain(v)]
+    params = [(k, None if p is None else p.detach().cpu().clone(), p is not None and p.requires_grad)
+              for k, p in module._parameters.items()]
+    buffers = [(k, None if b is None else b.detach().cpu().clone()) for k, b in module._buffers.items()]
+    children = [(k, encode(m)) for k, m in module._modules.items()]
+    return ("m", type(module).__name__, attrs, params, buffers, children)
+
+
+def _decode_module(item: tuple) -> nn.Module:
+    _, name, attrs, params, buffers, children = item
+    cls = getattr(nn, str(name), None)
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        return type(str(name), (), {})()
+    module = cls.__new__(cls)
+    nn.Module.__init__(module)
+    for key, value in attrs:
+        object.__setattr__(module, key, value)
+    for key, value, grad in params:
+        module._parameters[key] = None if value is None else nn.Parameter(value, requires_grad=bool(grad))
+    for key, value in buffers:
+        module._buffers[key] = value
+    for key, child in children:
+        module._modules[key] = decode(child)
+    return module
 
 
 def decode(item: tuple) -> Any:
@@ -66,6 +105,8 @@ def decode(item: tuple) -> Any:
         return values if tag == "l" else tuple(values)
     if tag == "d":
         return {k: decode(v) for k, v in item[1]}
+    if tag == "m":
+        return _decode_module(item)
     return type(str(item[1]), (), {})()
 
 

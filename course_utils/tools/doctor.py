@@ -82,7 +82,7 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
     except Exception as err:
         problems.append(f"scikit-image's sample images do not load ({err}): reinstall scikit-image")
     if root is not None:
-        from course_utils.build import build
+        from course_utils.tools.build import build
 
         stale = build(root, check=True)
         if stale:
@@ -94,7 +94,7 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course doctor", description=__doc__)
     parser.parse_args(argv)
-    from course_utils.build import BuildError, find_root
+    from course_utils.tools.build import BuildError, find_root
 
     try:
         root = find_root()

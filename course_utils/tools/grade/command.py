@@ -8,7 +8,7 @@ For each notebook (one file per student, or one folder per student; one lab or s
    whole-notebook time limits, a memory limit, errors do not stop it);
 2. call the functions it defined on the exercises' cases drawn with a **hidden seed**, in a fresh
    process (``sandbox run``), recording what they return;
-3. judge those results here with the same checks students run (:mod:`~course_utils.grading.replay`):
+3. judge those results here with the same checks students run (:mod:`~course_utils.tools.grade.replay`):
    grades never come from the notebook's output, and no student code runs in this process.
 
 Writes ``OUT/grades.csv``, ``OUT/grades.json`` and ``OUT/feedback/<student>.md``, each replaced
@@ -31,8 +31,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.files import atomic_write
 from course_utils.grading import lab_exercises
-from course_utils.grading.exercise import known_labs
+from course_utils.exercises import known_labs
+from course_utils.tools.grade.supervisor import exercise_ids
 
 DEFAULT_SEED = 271828
 SEED_ENV = "COURSE_GRADE_SEED"
@@ -109,13 +111,20 @@ def _lab_of(data: bytes, path: Path) -> tuple[object, str | None, str]:
     course = nb.metadata.get("course") or {}
     lab = str(course.get("lab") or "").strip() or (path.name[:2] if re.match(r"^\d\d_", path.name) else "")
     lab = lab.zfill(2) if lab.isdigit() else lab
-    return nb, lab or None, "" if lab else "cannot tell which lab this is (no metadata.course.lab); use --lab NN"
+    if lab:
+        return nb, lab, ""
+    named = list(dict.fromkeys(i.split(".")[0] for i in exercise_ids(nb) if re.match(r"^\d\d\.", i)))
+    if len(named) == 1:
+        return nb, named[0], ""
+    if named:
+        return nb, None, f"cannot tell which lab this is: it checks exercises of labs {', '.join(named)}"
+    return nb, None, "cannot tell which lab this is (no lab number in its metadata, and no check of an exercise)"
 
 
 # ---- grading one notebook ------------------------------------------------------------------------
 def grade(sub: Submission, settings: Settings) -> dict:
     """The gradebook entry for one submission (runs its sandbox processes)."""
-    from course_utils.grading.supervisor import grade_notebook
+    from course_utils.tools.grade.supervisor import grade_notebook
 
     entry = {"student": sub.student, "path": str(sub.path), "file": str(sub.path.resolve()),
              "sha256": sub.sha256, "seed": settings.seed, "lab_option": settings.lab, "lab": None,
@@ -134,7 +143,7 @@ def grade(sub: Submission, settings: Settings) -> dict:
     start = time.monotonic()
     entry.update(grade_notebook(nb, sub.data, lab, settings))
     entry["seconds"] = round(time.monotonic() - start, 1)
-    entry["out_of"] = len(entry["exercises"])
+    entry["out_of"] = round(sum(r["points"] for r in entry["exercises"].values()), 4)
     entry["total"] = round(sum(r["score"] for r in entry["exercises"].values()), 4)
     return entry
 
@@ -151,12 +160,6 @@ def _grade_safely(sub: Submission, settings: Settings) -> dict:
 
 
 # ---- writing the gradebook -----------------------------------------------------------------------
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _number(x: float) -> str:
     return f"{x:g}"
 
@@ -185,7 +188,7 @@ def feedback(entry: dict) -> str:
     if entry["status"] == "unreadable":
         reason = entry["reason"] + ("" if entry["reason"].endswith((".", "?", "!")) else ".")
         return "\n".join(lines + ["**Not graded:** " + reason, ""])
-    lines += [f"**Score: {_number(entry['total'])} / {entry['out_of']}**. The checks ran on new random cases "
+    lines += [f"**Score: {_number(entry['total'])} / {_number(entry['out_of'])}**. The checks ran on new random cases "
               "(a hidden seed), not the ones your notebook showed, in a fresh kernel.", ""]
     if entry["status"] != "graded":
         lines += [f"**Status: {entry['status']}**: {entry['reason']}", ""]
@@ -209,15 +212,15 @@ def write_gradebook(out: Path, entries: list[dict], settings: Settings) -> None:
     writer.writerow(["student", "path", "lab", *columns, "total", "out_of", "status", "note"])
     for e in entries:
         scores = [_number(e["exercises"][c]["score"]) if c in e["exercises"] else "" for c in columns]
-        writer.writerow([e["student"], e["path"], e["lab"] or "", *scores, _number(e["total"]), e["out_of"],
+        writer.writerow([e["student"], e["path"], e["lab"] or "", *scores, _number(e["total"]), _number(e["out_of"]),
                          e["status"], e["reason"]])
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     for e, name in zip(entries, feedback_names(entries)):
         e["feedback"] = f"feedback/{name}.md"
-        _atomic_write(out / e["feedback"], feedback(e))
-    _atomic_write(out / "grades.json", json.dumps({"seed": settings.seed, "submissions": entries}, indent=1,
+        atomic_write(out / e["feedback"], feedback(e))
+    atomic_write(out / "grades.json", json.dumps({"seed": settings.seed, "submissions": entries}, indent=1,
                                                   ensure_ascii=False) + "\n")
-    _atomic_write(out / "grades.csv", buffer.getvalue())
+    atomic_write(out / "grades.csv", buffer.getvalue())
 
 
 def _previous(out: Path) -> dict[str, dict]:
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from course_utils.grading.supervisor import resume, stop_all
+    from course_utils.tools.grade.supervisor import resume, stop_all
 
     resume()
 

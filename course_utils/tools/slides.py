@@ -33,9 +33,9 @@ from pathlib import Path
 
 import nbformat
 
-from course_utils.build import BuildError, find_root
+from course_utils.config import PROFILES
+from course_utils.tools.build import BuildError, find_root
 
-PROFILES = ("ci", "cpu", "gpu")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "slides_template"
 
 

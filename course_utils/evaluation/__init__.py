@@ -1,0 +1,21 @@
+"""Scoring what the models predict, one module per task.
+
+- ``segmentation``: confusion matrix, pixel accuracy, per-class and mean IoU, a model's predictions
+  and scores over a set of images (labs 01-02);
+- ``detection``: average precision, COCO style (lab 05 on);
+- ``panoptic``: panoptic quality (lab 08).
+"""
+
+from course_utils.evaluation.segmentation import (
+    confusion_matrix,
+    match_clusters,
+    mean_iou,
+    mean_over_present,
+    per_class_iou,
+    pixel_accuracy,
+    predict,
+    segmentation_scores,
+)
+
+__all__ = ["confusion_matrix", "match_clusters", "mean_iou", "mean_over_present", "per_class_iou",
+           "pixel_accuracy", "predict", "segmentation_scores"]

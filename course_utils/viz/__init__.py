@@ -1,0 +1,17 @@
+"""Drawing for the labs, one module per kind of picture; every function takes torch tensors in the
+course's layouts (images ``C x H x W`` in [0, 1], label maps ``H x W`` int) and draws on a matplotlib
+``Axes`` (a new figure when ``ax`` is None).
+
+- ``images``: an image, a label map with a legend, a grid of images (``viz.show_mask(...)``);
+- ``conv``: matrices, filter copies and overlap patterns of labs 03-04 (``viz.conv.show_matrix(...)``);
+- ``detection``: boxes with labels and scores;
+- ``panoptic``: panoptic maps.
+"""
+
+from course_utils.viz import conv
+from course_utils.viz.detection import show_boxes
+from course_utils.viz.images import colorize, image_grid, palette, show_image, show_mask, to_numpy_image
+from course_utils.viz.panoptic import panoptic_colors, show_panoptic
+
+__all__ = ["colorize", "conv", "image_grid", "palette", "panoptic_colors", "show_boxes", "show_image",
+           "show_mask", "show_panoptic", "to_numpy_image"]
