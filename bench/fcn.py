@@ -21,10 +21,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from course_utils.config import get_device, profile_name  # noqa: E402
-from course_utils.data import SceneConfig, render_scenes  # noqa: E402
-from course_utils.models import FCN  # noqa: E402
-from course_utils.data import SceneBatches  # noqa: E402
+from course_utils.data import SceneBatches, SceneConfig, render_scenes  # noqa: E402
 from course_utils.evaluation import segmentation_scores  # noqa: E402
+from course_utils.models import FCN  # noqa: E402
 from course_utils.training import TrainConfig, train  # noqa: E402
 
 # What each profile trains: image size, backbone width, batch size, steps, learning rate.

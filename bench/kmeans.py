@@ -21,8 +21,8 @@ import torch
 from sklearn.cluster import KMeans
 
 from course_utils import get_profile
-from course_utils.evaluation import segmentation as metrics
 from course_utils.data import load_image, three_intensity_image
+from course_utils.evaluation import segmentation as metrics
 from course_utils.ops import kmeans as K
 from course_utils.ops.features import pixel_features
 

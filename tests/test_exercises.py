@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.grading import evaluate, lab_exercises
 from course_utils.exercises import known_labs
+from course_utils.grading import evaluate, lab_exercises
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.[\w.]+)["']""")

@@ -16,8 +16,8 @@ import nbformat
 import pytest
 import torch
 
-from course_utils.tools.grade import command as gradebook
 from course_utils.grading import evaluate, lab_exercises
+from course_utils.tools.grade import command as gradebook
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTION, LAB = ROOT / "solutions" / "01_kmeans.ipynb", ROOT / "labs" / "01_kmeans.ipynb"

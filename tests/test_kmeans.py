@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.cluster import KMeans
 from skimage.color import rgb2gray
+from sklearn.cluster import KMeans
 
 from course_utils.ops.features import pixel_features
 from course_utils.ops.kmeans import assign, kmeans, kmeans_plus_plus, update_centres

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.viz import conv as viz_conv
 from course_utils.exercises import lab03
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.ops import upsampling as up
+from course_utils.viz import conv as viz_conv
 
 
 def _random_transposed_case(g: torch.Generator):

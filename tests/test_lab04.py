@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from course_utils.viz import conv as viz_conv
 from course_utils.exercises import lab04
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.ops import conv_matrix as cm
+from course_utils.viz import conv as viz_conv
 
 KERNEL = ["x", "y", "z"]
 

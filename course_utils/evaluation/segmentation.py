@@ -16,7 +16,6 @@ Pixels whose target equals ``ignore_index`` are left out of everything.
 from __future__ import annotations
 
 import torch
-
 from torch import nn
 
 from course_utils import validation

@@ -6,7 +6,7 @@ import torch
 
 from course_utils.evaluation import segmentation
 from course_utils.grading.compare import compare, describe
-from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
+from course_utils.grading.exercise import ACCUMULATED, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import features, kmeans
 
 

@@ -7,7 +7,7 @@ from torch import nn
 
 from course_utils.evaluation import segmentation
 from course_utils.grading.compare import compare, describe
-from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
+from course_utils.grading.exercise import ACCUMULATED, FLOAT64, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import dense, losses
 from course_utils.ops import receptive_field as rf
 

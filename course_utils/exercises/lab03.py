@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
-from course_utils.ops import upsampling
 from course_utils import validation
+from course_utils.grading.exercise import ACCUMULATED, EXACT, Case, Exercise
+from course_utils.ops import upsampling
 from course_utils.ops.upsampling import check_transposed
 
 LECTURE = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # the lecture's 2 x 2 input, as 1 x 1 x 2 x 2

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from course_utils import validation
 from course_utils.exercises.lab03 import conv_transpose2d_reference
-from course_utils.grading.exercise import ACCUMULATED, EXACT, FLOAT32, FLOAT64, SUMS, TIGHT, Case, Exercise
+from course_utils.grading.exercise import ACCUMULATED, EXACT, Case, Exercise
 from course_utils.ops import conv_matrix
 from course_utils.ops.upsampling import conv_transpose_output_size
 

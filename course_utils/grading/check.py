@@ -15,9 +15,9 @@ from typing import Any
 
 import torch
 
-from course_utils.grading.compare import compare, describe, snapshot, unchanged
 from course_utils import exercises as catalogue
-from course_utils.grading.exercise import Exercise, Status
+from course_utils.grading.compare import compare, describe, snapshot, unchanged
+from course_utils.grading.exercise import Case, Status
 from course_utils.grading.runner import TimeLimitExceeded, call_with_time_limit, raised_in, where_raised
 
 VISIBLE_SEED = 0

@@ -19,7 +19,6 @@ import torch
 from course_utils import validation
 
 
-
 def conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0) -> int:
     """Output length of a convolution: ``floor((n + 2p - k) / s) + 1``; the kernel must fit the padded input."""
     validation.integer("n", n, 1)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from course_utils import validation
-from course_utils.viz.images import prepare_axes, class_legend, colorize
+from course_utils.viz.images import class_legend, colorize, prepare_axes
 
 
 def panoptic_colors(panoptic: torch.Tensor, num_classes: int) -> np.ndarray:

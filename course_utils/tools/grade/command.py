@@ -31,9 +31,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_utils.exercises import known_labs
 from course_utils.files import atomic_write
 from course_utils.grading import lab_exercises
-from course_utils.exercises import known_labs
 from course_utils.tools.grade.supervisor import exercise_ids
 
 DEFAULT_SEED = 271828

@@ -189,8 +189,8 @@ def run_cases(spec: dict) -> None:
 
     from course_utils.grading import get_exercise
     from course_utils.grading.compare import snapshot
-    from course_utils.tools.grade.replay import encode
     from course_utils.grading.runner import TimeLimitExceeded, call_with_time_limit, raised_in
+    from course_utils.tools.grade.replay import encode
 
     exercises = [(get_exercise(item["id"]), item["names"]) for item in spec["exercises"]]
     payload = {"functions": {}, "errors": {}, "sources": {}}
