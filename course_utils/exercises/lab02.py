@@ -6,15 +6,18 @@ import torch
 from torch import nn
 
 from course_utils.evaluation import segmentation
+from course_utils.exercises.cases import rand_int
 from course_utils.grading.compare import compare, describe
-from course_utils.grading.exercise import ACCUMULATED, FLOAT64, SUMS, TIGHT, Case, Exercise
+from course_utils.grading.exercise import (
+    ACCUMULATED,
+    FLOAT64,
+    SUMS,
+    TIGHT,
+    Case,
+    Exercise,
+)
 from course_utils.ops import dense, losses
 from course_utils.ops import receptive_field as rf
-
-
-def _int(g: torch.Generator, low: int, high: int) -> int:
-    """A random int in [low, high]."""
-    return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
 # ---- 02.convolutionize -----------------------------------------------------------------------
@@ -35,7 +38,7 @@ def _convolutionize_cases(g: torch.Generator) -> list[Case]:
         Case((_linear(g, 4 * 2 * 4, 5), 4, (2, 4)), note="a non-square 2 x 4 kernel"),
     ]
     for _ in range(2):
-        c, k, n = _int(g, 1, 8), _int(g, 1, 7), _int(g, 1, 10)
+        c, k, n = rand_int(g, 1, 8), rand_int(g, 1, 7), rand_int(g, 1, 10)
         cases.append(Case((_linear(g, c * k * k, n), c, k), note=f"random: {c} channels, {k} x {k}, {n} classes"))
     return cases
 
@@ -87,7 +90,7 @@ def _rf_cases(g: torch.Generator) -> list[Case]:
         Case(([(4, 2, 0, 1), (1, 1, 0, 1)],), note="no padding shifts the start"),
     ]
     for n in (3, 6):
-        layers = [(_int(g, 1, 5), _int(g, 1, 2), _int(g, 0, 2), _int(g, 1, 3)) for _ in range(n)]
+        layers = [(rand_int(g, 1, 5), rand_int(g, 1, 2), rand_int(g, 0, 2), rand_int(g, 1, 3)) for _ in range(n)]
         cases.append(Case((layers,), note=f"random stack of {n} layers"))
     return cases
 
@@ -131,7 +134,7 @@ def _ce_cases(g: torch.Generator) -> list[Case]:
         Case((torch.randn(1, 3, 2, 2, generator=g), torch.full((1, 2, 2), 255)),
              note="every pixel ignored: 0 / 0 = nan, as F.cross_entropy gives"),
     ]
-    b, c, h, w = _int(g, 1, 3), _int(g, 2, 8), _int(g, 1, 16), _int(g, 1, 16)
+    b, c, h, w = rand_int(g, 1, 3), rand_int(g, 2, 8), rand_int(g, 1, 16), rand_int(g, 1, 16)
     cases.append(_ce_case(g, b, c, h, w, 255, 0.2, f"random {b} x {c} x {h} x {w}"))
     return cases
 

@@ -12,16 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import validation
+from course_utils.exercises.cases import rand_int
 from course_utils.grading.exercise import ACCUMULATED, EXACT, Case, Exercise
 from course_utils.ops import upsampling
 from course_utils.ops.upsampling import check_transposed
 
 LECTURE = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # the lecture's 2 x 2 input, as 1 x 1 x 2 x 2
 
-
-def _rand_int(g: torch.Generator, low: int, high: int) -> int:
-    """A random int in [low, high]."""
-    return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
 def _images(g: torch.Generator, n: int, c: int, h: int, w: int) -> torch.Tensor:
@@ -44,7 +41,7 @@ def _scale_cases(g: torch.Generator) -> list[Case]:
         Case((_images(g, 1, 2, 3, 5), 2), note="odd, non-square size, 2 channels"),
     ]
     for _ in range(3):
-        n, c, h, w, s = _rand_int(g, 1, 3), _rand_int(g, 1, 4), _rand_int(g, 1, 9), _rand_int(g, 1, 9), _rand_int(g, 2, 4)
+        n, c, h, w, s = rand_int(g, 1, 3), rand_int(g, 1, 4), rand_int(g, 1, 9), rand_int(g, 1, 9), rand_int(g, 2, 4)
         cases.append(Case((_images(g, n, c, h, w), s), note=f"random: {n} x {c} x {h} x {w}, scale {s}"))
     return cases
 
@@ -93,8 +90,8 @@ def _max_unpool_cases(g: torch.Generator) -> list[Case]:
         _pooled(g, (1, 2, 8, 9), 2, 3, True, "stride 3 > kernel 2: some pixels are in no window"),
     ]
     for _ in range(2):
-        n, c, k = _rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 2, 3)
-        h, w = _rand_int(g, k, 12), _rand_int(g, k, 12)
+        n, c, k = rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 2, 3)
+        h, w = rand_int(g, k, 12), rand_int(g, k, 12)
         cases.append(_pooled(g, (n, c, h, w), k, None, True, f"random: {n} x {c} x {h} x {w}, kernel {k}"))
     return cases
 
@@ -127,9 +124,9 @@ def _bilinear_cases(g: torch.Generator) -> list[Case]:
         Case((_images(g, 1, 1, 4, 4), (4, 4), False), note="same size"),
     ]
     for _ in range(4):
-        n, c, h, w = _rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 8), _rand_int(g, 1, 8)
-        size = (_rand_int(g, h, 20), _rand_int(g, w, 20))
-        corners = bool(_rand_int(g, 0, 1))
+        n, c, h, w = rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 1, 8), rand_int(g, 1, 8)
+        size = (rand_int(g, h, 20), rand_int(g, w, 20))
+        corners = bool(rand_int(g, 0, 1))
         cases.append(Case((_images(g, n, c, h, w), size, corners),
                           note=f"random: {h} x {w} -> {size[0]} x {size[1]}, align_corners={corners}"))
     return cases
@@ -156,8 +153,8 @@ def _output_size_cases(g: torch.Generator) -> list[Case]:
         Case((1, 5, 1, 0, 0), note="a single input value: one copy of the filter"),
     ]
     for _ in range(4):
-        k, s = _rand_int(g, 1, 7), _rand_int(g, 1, 4)
-        n, p, op = _rand_int(g, 1, 20), _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
+        k, s = rand_int(g, 1, 7), rand_int(g, 1, 4)
+        n, p, op = rand_int(g, 1, 20), rand_int(g, 0, (k - 1) // 2), rand_int(g, 0, s - 1)
         cases.append(Case((n, k, s, p, op), note=f"random: n={n}, k={k}, s={s}, p={p}, output_padding={op}"))
     return cases
 
@@ -200,11 +197,11 @@ def _conv_transpose_cases(g: torch.Generator) -> list[Case]:
         _transposed_case(g, 1, 2, 1, 3, 2, 2, 2, 0, 0, False, "a non-square 2 x 3 kernel", k_w=3),
     ]
     for _ in range(3):
-        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 4)
-        p, op = _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
-        n, c_in, c_out, h, w = (_rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 3),
-                                _rand_int(g, 1, 6), _rand_int(g, 1, 6))
-        cases.append(_transposed_case(g, n, c_in, c_out, h, w, k, s, p, op, bool(_rand_int(g, 0, 1)),
+        k, s = rand_int(g, 1, 5), rand_int(g, 1, 4)
+        p, op = rand_int(g, 0, (k - 1) // 2), rand_int(g, 0, s - 1)
+        n, c_in, c_out, h, w = (rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 1, 3),
+                                rand_int(g, 1, 6), rand_int(g, 1, 6))
+        cases.append(_transposed_case(g, n, c_in, c_out, h, w, k, s, p, op, bool(rand_int(g, 0, 1)),
                                       f"random: {c_in} -> {c_out} channels, {h} x {w}, k={k}, s={s}, p={p}, op={op}"))
     return cases
 

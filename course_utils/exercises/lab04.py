@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils import validation
+from course_utils.exercises.cases import rand_int
 from course_utils.exercises.lab03 import conv_transpose2d_reference
 from course_utils.grading.exercise import ACCUMULATED, EXACT, Case, Exercise
 from course_utils.ops import conv_matrix
@@ -18,9 +19,6 @@ from course_utils.ops.upsampling import conv_transpose_output_size
 
 LECTURE_KERNEL = torch.tensor([1.0, 2.0, 3.0])  # [x, y, z] with x=1, y=2, z=3: entries show which tap
 
-
-def _rand_int(g: torch.Generator, low: int, high: int) -> int:
-    return int(torch.randint(low, high + 1, (1,), generator=g))
 
 
 # ---- 04.conv1d_matrix ------------------------------------------------------------------------
@@ -35,9 +33,9 @@ def _conv1d_matrix_cases(g: torch.Generator) -> list[Case]:
         Case((torch.randn(4, generator=g), 7, 2, 2), note="stride 2, padding 2, the remainder dropped"),
     ]
     for _ in range(3):
-        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
-        p = _rand_int(g, 0, k - 1)
-        n = _rand_int(g, max(1, k - 2 * p), 12)
+        k, s = rand_int(g, 1, 5), rand_int(g, 1, 3)
+        p = rand_int(g, 0, k - 1)
+        n = rand_int(g, max(1, k - 2 * p), 12)
         cases.append(Case((torch.randn(k, generator=g), n, s, p), note=f"random: k={k}, n={n}, s={s}, p={p}"))
     return cases
 
@@ -76,8 +74,8 @@ def _conv_transpose1d_cases(g: torch.Generator) -> list[Case]:
         Case((torch.randn(1, generator=g), torch.randn(4, generator=g), 2, 1), note="a single value"),
     ]
     for _ in range(3):
-        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
-        p, op, m = _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1), _rand_int(g, 1, 8)
+        k, s = rand_int(g, 1, 5), rand_int(g, 1, 3)
+        p, op, m = rand_int(g, 0, (k - 1) // 2), rand_int(g, 0, s - 1), rand_int(g, 1, 8)
         cases.append(Case((torch.randn(m, generator=g), torch.randn(k, generator=g), s, p, op),
                           note=f"random: m={m}, k={k}, s={s}, p={p}, output_padding={op}"))
     return cases
@@ -102,9 +100,9 @@ def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
         Case((torch.randn(2, 1, 3, 3, generator=g), (1, 1), 1, 1), note="a single pixel, padding 1"),
     ]
     for _ in range(3):
-        c_out, c_in, k, s = _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 4), _rand_int(g, 1, 3)
-        p = _rand_int(g, 0, k // 2)
-        size = (_rand_int(g, max(1, k - 2 * p), 7), _rand_int(g, max(1, k - 2 * p), 7))
+        c_out, c_in, k, s = rand_int(g, 1, 3), rand_int(g, 1, 3), rand_int(g, 1, 4), rand_int(g, 1, 3)
+        p = rand_int(g, 0, k // 2)
+        size = (rand_int(g, max(1, k - 2 * p), 7), rand_int(g, max(1, k - 2 * p), 7))
         cases.append(Case((torch.randn(c_out, c_in, k, k, generator=g), size, s, p),
                           note=f"random: {c_in} -> {c_out} channels, {size[0]} x {size[1]}, k={k}, s={s}, p={p}"))
     return cases
@@ -149,10 +147,10 @@ def _vjp_cases(g: torch.Generator) -> list[Case]:
         (1, 2, 1, 7, 7, 2, 3, 0, "stride 3 > kernel 2"),
     ]
     for _ in range(2):
-        k, s = _rand_int(g, 1, 4), _rand_int(g, 1, 3)
-        p = _rand_int(g, 0, k // 2)
-        specs.append((_rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, max(1, k - 2 * p), 8),
-                      _rand_int(g, max(1, k - 2 * p), 8), k, s, p, f"random: k={k}, s={s}, p={p}"))
+        k, s = rand_int(g, 1, 4), rand_int(g, 1, 3)
+        p = rand_int(g, 0, k // 2)
+        specs.append((rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 1, 3), rand_int(g, max(1, k - 2 * p), 8),
+                      rand_int(g, max(1, k - 2 * p), 8), k, s, p, f"random: k={k}, s={s}, p={p}"))
     cases = []
     for n, c_in, c_out, h, w, k, s, p, note in specs:
         out = (conv_matrix.conv_output_size(h, k, s, p), conv_matrix.conv_output_size(w, k, s, p))
@@ -181,10 +179,10 @@ def _zero_insertion_cases(g: torch.Generator) -> list[Case]:
         (1, 1, 1, 3, 3, 3, 2, 2, 0, "padding = k - 1: nothing added around"),
     ]
     for _ in range(3):
-        k, s = _rand_int(g, 1, 5), _rand_int(g, 1, 3)
-        p, op = _rand_int(g, 0, (k - 1) // 2), _rand_int(g, 0, s - 1)
-        specs.append((_rand_int(g, 1, 2), _rand_int(g, 1, 3), _rand_int(g, 1, 3), _rand_int(g, 1, 6),
-                      _rand_int(g, 1, 6), k, s, p, op, f"random: k={k}, s={s}, p={p}, output_padding={op}"))
+        k, s = rand_int(g, 1, 5), rand_int(g, 1, 3)
+        p, op = rand_int(g, 0, (k - 1) // 2), rand_int(g, 0, s - 1)
+        specs.append((rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 1, 3), rand_int(g, 1, 6),
+                      rand_int(g, 1, 6), k, s, p, op, f"random: k={k}, s={s}, p={p}, output_padding={op}"))
     cases = []
     for n, c_in, c_out, h, w, k, s, p, op, note in specs:
         cases.append(Case((torch.randn(n, c_in, h, w, generator=g), torch.randn(c_in, c_out, k, k, generator=g)),
