@@ -28,7 +28,9 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     """
     iou_threshold = _check(boxes, scores, iou_threshold)
     order = torch.sort(scores, descending=True, stable=True).indices
-    overlap = (box_iou(boxes[order], boxes[order]) > iou_threshold).cpu()   # N x N, in score order
+    # IoU in the boxes' dtype, compared in float64 as torchvision's kernel does (float > double): an
+    # IoU of float32(0.3) = 0.30000001 exceeds a threshold of 0.3.
+    overlap = (box_iou(boxes[order], boxes[order]).double() > iou_threshold).cpu()   # N x N, in score order
     suppressed = torch.zeros(len(order), dtype=torch.bool)
     keep = []
     for i in range(len(order)):
