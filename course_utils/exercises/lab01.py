@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from course_utils.evaluation import segmentation
-from course_utils.grading.compare import compare, describe
+from course_utils.grading.compare import compare_fields, describe
 from course_utils.grading.exercise import ACCUMULATED, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import features, kmeans
 
@@ -153,17 +153,12 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
 
 
 def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 4:
-        return f"expected a tuple (labels, centres, inertia, n_iter), got {describe(got)}"
-    problem = _int_tensor(got[0], case.args[0].shape[0])
-    if problem:
-        return "labels: " + problem
     names = ("labels", "centres", "inertia", "n_iter")
-    for name, e, value in zip(names, expected, got):
-        problem = compare(e, value, *ACCUMULATED, path=name)
+    if isinstance(got, (tuple, list)) and len(got) == 4:
+        problem = _int_tensor(got[0], case.args[0].shape[0])
         if problem:
-            return problem
-    return None
+            return "labels: " + problem
+    return compare_fields(expected, got, names, *ACCUMULATED)
 
 
 KMEANS = Exercise(

@@ -7,7 +7,7 @@ from torch import nn
 
 from course_utils.evaluation import segmentation
 from course_utils.exercises.cases import rand_int
-from course_utils.grading.compare import compare, describe
+from course_utils.grading.compare import compare, compare_fields, describe
 from course_utils.grading.exercise import (
     ACCUMULATED,
     FLOAT64,
@@ -96,13 +96,7 @@ def _rf_cases(g: torch.Generator) -> list[Case]:
 
 
 def _rf_verify(case: Case, got: object, expected: rf.ReceptiveField) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 3:
-        return f"expected a tuple (size, jump, start), got {describe(got)}"
-    for name, e, value in zip(expected._fields, expected, got):
-        problem = compare(e, value, *FLOAT64, path=name)
-        if problem:
-            return problem
-    return None
+    return compare_fields(expected, got, expected._fields, *FLOAT64)
 
 
 RECEPTIVE_FIELD = Exercise(
@@ -200,13 +194,7 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
 
 
 def _iou_verify(case: Case, got: object, expected: tuple) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 3:
-        return f"expected a tuple (pixel_accuracy, iou, miou), got {describe(got)}"
-    for name, e, value in zip(("pixel_accuracy", "iou", "miou"), expected, got):
-        problem = compare(e, value, *TIGHT, path=name)
-        if problem:
-            return problem
-    return None
+    return compare_fields(expected, got, ("pixel_accuracy", "iou", "miou"), *TIGHT)
 
 
 IOU = Exercise(

@@ -117,6 +117,17 @@ def compare(expected: object, got: object, rtol: float = 1e-5, atol: float = 1e-
     return f"{path}: {problem}" if problem else None
 
 
+def compare_fields(expected: Sequence, got: object, names: Sequence[str], rtol: float, atol: float) -> str | None:
+    """``got`` must be a tuple of ``len(names)`` values, each matching ``expected``'s (named in messages)."""
+    if not isinstance(got, (tuple, list)) or len(got) != len(names):
+        return f"expected a tuple ({', '.join(names)}), got {describe(got)}"
+    for name, e, value in zip(names, expected, got):
+        problem = compare(e, value, rtol, atol, path=name)
+        if problem:
+            return problem
+    return None
+
+
 def snapshot(value: object) -> object:
     """A deep copy of tensors/arrays inside ``value`` (to detect in-place changes later)."""
     if isinstance(value, torch.Tensor):
