@@ -1,0 +1,122 @@
+"""A small torchvision ``FasterRCNN`` for the labs, trained from scratch on synthetic scenes.
+
+    model = small_faster_rcnn(num_classes=4, image_size=128)        # 3 thing classes + background
+    losses = model(images, targets)      # train mode: dict of the 4 losses (RPN object/box, class/box)
+    detections = model(images)           # eval mode: [{"boxes": N x 4, "scores": N, "labels": N}, ...]
+
+The pieces are torchvision's own (``AnchorGenerator``, ``RPNHead``, ``MultiScaleRoIAlign``,
+``TwoMLPHead``, ``FastRCNNPredictor``); only the backbone is ours: a few conv + BatchNorm + ReLU
+layers down to stride 8 (``fpn=False``, one feature map) or stride 4/8/16 with a small feature
+pyramid (``fpn=True``). ``min_size = max_size = image_size`` keeps torchvision's transform from
+resizing the images to 800 pixels (the default), which would make training 20x slower.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
+
+from course_utils import validation
+
+
+def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
+    """3x3 convolution, BatchNorm, ReLU: ``B x c_in x H x W -> B x c_out x H/stride x W/stride``."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True))
+
+
+class SmallBackbone(nn.Module):
+    """Three stages of ``depth`` convs, widths ``w, 2w, 4w``, at strides 2, 4, 8 (``out_stride=8``) or
+    2, 4, 4 with dilation 2 in the third (``out_stride=4``: finer features, same receptive field), plus
+    a 4th at stride 16 (``8w``) when ``fpn``.
+
+    ``forward(x)``: ``B x 3 x H x W`` -> ``OrderedDict`` of feature maps. Without FPN: ``{"0": B x 4w x
+    H/s x W/s}``; with FPN: ``{"0", "1", "2"}`` at strides 4, 8, 16, each ``fpn_channels`` wide.
+    ``out_channels`` is what torchvision's ``FasterRCNN`` reads.
+    """
+
+    def __init__(self, width: int = 32, depth: int = 2, fpn: bool = False, fpn_channels: int = 64,
+                 out_stride: int = 8):
+        super().__init__()
+        validation.integer("width", width, minimum=1)
+        validation.integer("depth", depth, minimum=1)
+        validation.one_of("out_stride", out_stride, (4, 8))
+        widths = [width, 2 * width, 4 * width] + ([8 * width] if fpn else [])
+        stages, c_in = [], 3
+        for i, c in enumerate(widths):
+            if i == 2 and out_stride == 4 and not fpn:
+                layers = [nn.Sequential(nn.Conv2d(c_in, c, 3, 1, 2, dilation=2, bias=False), nn.BatchNorm2d(c),
+                                        nn.ReLU(inplace=True)) for c_in in [c_in] + [c] * (depth - 1)]
+                stages.append(nn.Sequential(*layers))
+            else:
+                stages.append(nn.Sequential(conv_bn(c_in, c, 2), *[conv_bn(c, c) for _ in range(depth - 1)]))
+            c_in = c
+        self.stages = nn.ModuleList(stages)
+        self.fpn = FeaturePyramidNetwork(widths[1:], fpn_channels) if fpn else None
+        self.out_channels = fpn_channels if fpn else widths[-1]
+
+    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        if self.fpn is None:
+            return OrderedDict([("0", features[-1])])
+        return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features[1:])))
+
+
+def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth: int = 2, fpn: bool = False,
+                      out_stride: int = 8,
+                      anchor_sizes: Sequence[int] = (16, 32, 64), aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
+                      representation: int = 256, rpn_batch_size: int = 256, rpn_positive_fraction: float = 0.5,
+                      box_batch_size: int = 128, box_positive_fraction: float = 0.25,
+                      rpn_pre_nms_top_n: tuple[int, int] = (600, 300), rpn_post_nms_top_n: tuple[int, int] = (300, 100),
+                      box_score_thresh: float = 0.01, detections_per_img: int = 100) -> FasterRCNN:
+    """torchvision ``FasterRCNN`` with a :class:`SmallBackbone`, for ``image_size`` pixel images.
+
+    Args:
+        num_classes: including the background (labels ``1..num_classes-1`` are the things).
+        image_size: the images' side; the transform keeps them at this size.
+        width, depth, fpn, out_stride: the backbone (see :class:`SmallBackbone`).
+        anchor_sizes: anchor sides in pixels; without FPN all on the one map, with FPN split over the
+            three levels in order (``len(anchor_sizes)`` must then be a multiple of 3).
+        aspect_ratios: anchor ``h / w`` ratios (torchvision's convention).
+        representation: width of the box head's two fully connected layers.
+        rpn_batch_size, rpn_positive_fraction: anchors sampled per image for the RPN losses.
+        box_batch_size, box_positive_fraction: proposals sampled per image for the box head losses.
+        rpn_pre_nms_top_n, rpn_post_nms_top_n: proposals kept (train, test) before / after the RPN's NMS.
+    """
+    validation.integer("num_classes", num_classes, minimum=2)
+    validation.integer("image_size", image_size, minimum=16)
+    sizes = tuple(validation.integer("anchor size", s, minimum=1) for s in anchor_sizes)
+    ratios = tuple(validation.number("aspect ratio", r, minimum=0, strict_minimum=True) for r in aspect_ratios)
+    backbone = SmallBackbone(width, depth, fpn, out_stride=out_stride)
+    if fpn:
+        if len(sizes) % 3:
+            raise ValueError(f"with fpn=True anchor_sizes is split over 3 levels: give a multiple of 3 sizes, "
+                             f"got {len(sizes)}")
+        k = len(sizes) // 3
+        per_level = tuple(sizes[i * k:(i + 1) * k] for i in range(3))
+        names = ["0", "1", "2"]
+    else:
+        per_level, names = (sizes,), ["0"]
+    anchors = AnchorGenerator(per_level, (ratios,) * len(per_level))
+    roi_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
+    head = TwoMLPHead(backbone.out_channels * 7 * 7, representation)
+    return FasterRCNN(
+        backbone, min_size=image_size, max_size=image_size,
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25],
+        rpn_anchor_generator=anchors, rpn_batch_size_per_image=rpn_batch_size,
+        rpn_positive_fraction=rpn_positive_fraction,
+        rpn_pre_nms_top_n_train=rpn_pre_nms_top_n[0], rpn_pre_nms_top_n_test=rpn_pre_nms_top_n[1],
+        rpn_post_nms_top_n_train=rpn_post_nms_top_n[0], rpn_post_nms_top_n_test=rpn_post_nms_top_n[1],
+        box_roi_pool=roi_pool, box_head=head, box_predictor=FastRCNNPredictor(representation, num_classes),
+        box_batch_size_per_image=box_batch_size, box_positive_fraction=box_positive_fraction,
+        box_score_thresh=box_score_thresh, box_detections_per_img=detections_per_img)
