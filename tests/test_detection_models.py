@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from course_utils.data import SceneConfig, render_scenes
-from course_utils.models.detection import RCNN, FastRCNN, detection_loss, proposal_targets, small_faster_rcnn
+from course_utils.models.detection import (
+    RCNN,
+    FastRCNN,
+    detection_loss,
+    proposal_targets,
+    small_faster_rcnn,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -15,7 +21,7 @@ def scenes():
     return s.images, [s.target(i) for i in range(2)]
 
 
-@pytest.mark.parametrize("kwargs", [dict(), dict(out_stride=4), dict(fpn=True, anchor_sizes=(8, 16, 32))])
+@pytest.mark.parametrize("kwargs", [{}, {"out_stride": 4}, {"fpn": True, "anchor_sizes": (8, 16, 32)}])
 def test_faster_rcnn_trains_and_detects(scenes, kwargs):
     images, targets = scenes
     torch.manual_seed(0)

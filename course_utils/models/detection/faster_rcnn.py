@@ -62,7 +62,7 @@ class SmallBackbone(nn.Module):
         self.fpn = FeaturePyramidNetwork(widths[1:], fpn_channels) if fpn else None
         self.out_channels = fpn_channels if fpn else widths[-1]
 
-    def forward(self, x: torch.Tensor) -> "OrderedDict[str, torch.Tensor]":
+    def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         features = []
         for stage in self.stages:
             x = stage(x)
