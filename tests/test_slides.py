@@ -67,6 +67,16 @@ def test_deck_follows_the_lecture_flow(deck):
         "decks are committed without outputs (course slides executes them)"
 
 
+@pytest.mark.parametrize("deck", DECKS, ids=lambda d: d.stem)
+def test_deck_is_a_whole_lecture(deck):
+    """A deck is the lecture, not its outline: 20-30 slides, speaker notes on most of them."""
+    nb = nbformat.read(deck, as_version=4)
+    n_slides = slides.count_slides(nb)
+    assert 20 <= n_slides <= 30, f"{deck.name}: {n_slides} slides; a 50-75 minute lecture needs 20-30"
+    n_notes = sum(slides.slide_type(c) == "notes" for c in nb.cells)
+    assert n_notes >= n_slides / 2, f"{deck.name}: speaker notes on {n_notes} of {n_slides} slides"
+
+
 def test_count_slides_follows_the_metadata():
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("title"),                                   # first cell: a slide
