@@ -3,10 +3,10 @@
 For every lab notebook in ``labs/`` (the files that exist, so new labs are covered as they land):
 
 1. open it in JupyterLab, started with the command of ``make lab`` (read from the Makefile), run all
-   cells and check that the only feedback is the expected "not implemented yet" / "Using the reference
+   cells and check that the only feedback is the expected "NOT IMPLEMENTED yet" / "Using the reference
    solution" text -- no traceback, every code cell executed;
 2. type the solution of the lab's first exercise (from ``solutions/``) into its cell, re-run it and its
-   check cell, and see the check turn to "passed";
+   check cell, and see the check turn to "PASSED";
 3. if the lab has an ipywidgets slider, press ArrowRight on it and see its output change;
 4. save screenshots to ``out/browser/``.
 
@@ -191,7 +191,7 @@ def test_student_path_in_jupyterlab(lab_path, lab_server, browser):
                 + "\n".join(o for o in outputs[:i] if o.strip())[-3000:])
             assert not ERROR_TEXT.search(outputs[i]), f"cell {i} shows an error:\n{outputs[i][-3000:]}"
         everything = "\n".join(outputs)
-        assert f"{exercise_id} is not implemented yet" in everything, outputs[check_index]
+        assert f"{exercise_id} NOT IMPLEMENTED yet" in everything, outputs[check_index]
         assert "Using the reference solution" in everything or "fallback(" not in "".join(
             c.source for c in lab.cells), "no cell fell back to the reference solution"
         page.screenshot(path=str(SHOTS / f"{lab_path.stem}_run_all.png"))
@@ -199,7 +199,7 @@ def test_student_path_in_jupyterlab(lab_path, lab_server, browser):
 
         # 2. Type the solution of the first exercise, re-run it and its check: the check passes.
         check_output = cells.nth(check_index).locator(".jp-OutputArea")
-        expect(check_output).to_contain_text("not implemented yet")
+        expect(check_output).to_contain_text("NOT IMPLEMENTED yet")
         editor = cells.nth(exercise_index).locator(".cm-content")
         editor.scroll_into_view_if_needed()
         editor.click()
@@ -210,7 +210,7 @@ def test_student_path_in_jupyterlab(lab_path, lab_server, browser):
         for i in range(exercise_index + 1, check_index + 1):
             expect(cells.nth(i)).to_have_class(re.compile(r"\bjp-mod-active\b"))
             page.keyboard.press("Shift+Enter")
-        expect(check_output).to_contain_text(f"{exercise_id} passed", timeout=CHECK_TIMEOUT_S * 1000)
+        expect(check_output).to_contain_text(f"{exercise_id} PASSED", timeout=CHECK_TIMEOUT_S * 1000)
         cells.nth(check_index).scroll_into_view_if_needed()
         page.screenshot(path=str(SHOTS / f"{lab_path.stem}_passed.png"))
 

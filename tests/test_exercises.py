@@ -1,5 +1,6 @@
-"""Every registered exercise: its reference passes its own check (visible and hidden seeds), and the
-solution notebook checks exactly the exercises its lab registers."""
+"""Every declared exercise: its reference, written into a notebook by a student, passes its own check
+(visible and hidden seeds); the check refuses the course's own reference; the solution notebook checks
+exactly the exercises its lab declares."""
 
 import json
 import re
@@ -8,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from course_utils.exercises import known_labs
-from course_utils.grading import evaluate, lab_exercises
+from course_utils.grading import evaluate, fallback, lab_exercises
+from _student import as_student
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_CALL = re.compile(r"""check\(\s*["'](\d\d\.[\w.]+)["']""")
@@ -18,8 +20,21 @@ EXERCISES = [ex for lab in known_labs() for ex in lab_exercises(lab)]
 @pytest.mark.parametrize("exercise", EXERCISES, ids=lambda ex: ex.id)
 @pytest.mark.parametrize("seed", [0, 1, 987654])
 def test_reference_passes_its_own_check(exercise, seed):
-    result = evaluate(exercise.id, exercise.reference, seed=seed)
+    result = evaluate(exercise.id, as_student(exercise.reference, exercise.function), seed=seed)
     assert result.passed, result.message
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda ex: ex.id)
+def test_the_course_reference_is_never_passed_for_the_students(exercise, capsys):
+    """What fallback returns, checked again (a student who edited the function but did not run its cell)."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    handed_back = fallback(exercise.id, stub)
+    assert handed_back is exercise.reference
+    result = evaluate(exercise.id, handed_back)
+    assert result.status == "reference" and not result.passed
+    assert "reference solution, not your function" in result.message and exercise.function in result.message
 
 
 @pytest.mark.parametrize("lab", known_labs())

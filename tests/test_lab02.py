@@ -12,6 +12,7 @@ from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.models import FCN, Backbone, BilinearUpsample, UNet, bilinear_kernel
 from course_utils.ops import dense, losses
 from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
+from _student import as_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread 
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("02")])
 def test_each_reference_passes_its_own_check(exercise):
     for seed in (0, 7):
-        result = evaluate(exercise, get_exercise(exercise).reference, seed)
+        result = evaluate(exercise, as_student(get_exercise(exercise).reference), seed)
         assert result.passed, result.message
 
 
@@ -41,11 +42,11 @@ def test_wrong_answers_fail_their_checks():
         return r, j, s
 
     def iou_averages_nan_as_zero(cm):
-        acc, iou, _ = get_exercise("02.iou").reference(cm)
+        acc, iou, _ = as_student(get_exercise("02.iou").reference)(cm)
         return acc, iou, float(iou.nan_to_num(0).mean())
 
     def transposed_weights(linear, c, k):
-        conv = dense.convolutionize(linear, c, k)
+        conv = as_student(dense.convolutionize)(linear, c, k)
         with torch.no_grad():
             conv.weight.copy_(conv.weight.transpose(-1, -2).clone())
         return conv

@@ -14,7 +14,14 @@ The exercises themselves are declared in :mod:`course_utils.exercises`.
 """
 
 from course_utils.exercises import get_exercise, lab_exercises
-from course_utils.grading.check import VISIBLE_SEED, CheckFailed, CheckResult, check, evaluate, fallback
+from course_utils.grading.check import (
+           VISIBLE_SEED,
+           CheckFailed,
+           CheckResult,
+           check,
+           evaluate,
+           fallback,
+)
 from course_utils.grading.exercise import Case, Exercise, Status, Tolerance
 
 __all__ = ["VISIBLE_SEED", "Case", "CheckFailed", "CheckResult", "Exercise", "Status", "Tolerance", "check",

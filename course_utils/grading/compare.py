@@ -6,6 +6,7 @@ that says what differs (type, shape, dtype, which element and by how much).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 
@@ -36,10 +37,12 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
-def _same_kind(a: torch.dtype, b: torch.dtype) -> bool:
-    def kind(d: torch.dtype) -> str:
-        return "bool" if d == torch.bool else "float" if d.is_floating_point else "complex" if d.is_complex else "int"
-    return kind(a) == kind(b)
+def _kind(d: torch.dtype) -> str:
+    return "bool" if d == torch.bool else "float" if d.is_floating_point else "complex" if d.is_complex else "int"
+
+
+_KIND_WORDS = {"bool": "a bool dtype", "float": "a floating-point dtype", "complex": "a complex dtype",
+               "int": "an integer dtype"}
 
 
 def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: float, exact_dtype: bool) -> str | None:
@@ -49,25 +52,52 @@ def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: floa
         return f"wrong shape: expected {tuple(expected.shape)}, got {tuple(got.shape)}"
     if exact_dtype and got.dtype != expected.dtype:
         return f"wrong dtype: expected {expected.dtype}, got {got.dtype}"
-    if not _same_kind(got.dtype, expected.dtype):
-        return f"wrong dtype: expected {expected.dtype} (or another {expected.dtype} kind), got {got.dtype}"
+    if _kind(got.dtype) != _kind(expected.dtype):
+        return f"wrong dtype: expected {_KIND_WORDS[_kind(expected.dtype)]} (like {expected.dtype}), got {got.dtype}"
     e, g = expected.detach().cpu(), got.detach().cpu()
     if e.numel() == 0:
         return None
-    if e.is_floating_point():
-        e, g = e.double(), g.double()
+    if e.is_floating_point() or e.is_complex():
+        e, g = e.to(torch.complex128 if e.is_complex() else torch.float64), g.to(torch.complex128 if e.is_complex() else torch.float64)
         bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
     else:
         bad = g != e
     if not bad.any():
         return None
-    where = tuple(int(i) for i in bad.nonzero()[0])
-    diff = (g - e).abs()
-    diff = diff[~diff.isnan()] if diff.is_floating_point() else diff
-    worst = f"{diff.max().item():.4g}" if diff.numel() else "nan"
-    return (f"{int(bad.sum())} of {e.numel()} values differ (max abs difference {worst}); "
-            f"first at index {where if len(where) != 1 else where[0]}: expected {e[where].item():.6g}, "
-            f"got {g[where].item():.6g}")
+    first = tuple(int(i) for i in bad.nonzero()[0])
+    at = "" if e.ndim == 0 else f"; first at index {first if len(first) != 1 else first[0]}"
+    nan = (e.isnan() != g.isnan()) if e.is_floating_point() else torch.zeros_like(bad)
+    numbers = bad & ~nan
+    parts = []
+    if numbers.any():
+        parts.append(f"max abs difference {(g - e).abs()[numbers].max().item():.4g}")
+    if nan.any():
+        parts.append(f"{int(nan.sum())} NaN where the other has a number")
+    count = "the value differs" if e.ndim == 0 else f"{int(bad.sum())} of {e.numel()} values differ"
+    return f"{count} ({', '.join(parts)}){at}: expected {_fmt(e[first].item())}, got {_fmt(g[first].item())}"
+
+
+def _fmt(x: object) -> str:
+    return f"{x:.6g}" if isinstance(x, float) else str(x)
+
+
+def _compare_number(expected: int | float, got: object, rtol: float, atol: float) -> str | None:
+    kind = "an int" if isinstance(expected, int) else "a float"
+    if isinstance(got, torch.Tensor):
+        return f"expected a Python number ({kind}, e.g. with .item()), got {describe(got)}"
+    if isinstance(got, np.generic) and not isinstance(got, np.float64):
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return f"expected {kind} ({describe(expected)}), got {describe(got)}"
+    if isinstance(expected, int) and not isinstance(got, int):
+        return f"expected an int ({expected}), got a float {got!r}: return a whole number as an int"
+    if isinstance(expected, float) and not isinstance(got, float):
+        return f"expected a float ({expected:.6g}), got an int {got!r}: return float(...)"
+    if math.isnan(expected) or math.isnan(got):
+        return None if math.isnan(expected) and math.isnan(got) else f"expected {_fmt(expected)}, got {_fmt(got)}"
+    if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
+        return f"expected {_fmt(expected)}, got {_fmt(got)} (difference {abs(got - expected):.3g})"
+    return None
 
 
 def compare(expected: object, got: object, rtol: float = 1e-5, atol: float = 1e-6,
@@ -79,18 +109,7 @@ def compare(expected: object, got: object, rtol: float = 1e-5, atol: float = 1e-
         problem = None if got == expected and type(got) is type(expected) else \
             f"expected {describe(expected)}, got {describe(got)}"
     elif isinstance(expected, (int, float)):
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if isinstance(got, (np.floating, np.integer)):
-            got = got.item()
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
-            problem = f"expected a number ({describe(expected)}), got {describe(got)}"
-        elif math.isnan(expected) and math.isnan(got):
-            problem = None
-        elif not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol):
-            problem = f"expected {expected:.6g}, got {got:.6g} (difference {abs(got - expected):.3g})"
-        else:
-            problem = None
+        problem = _compare_number(expected, got, rtol, atol)
     elif isinstance(expected, Mapping):
         if not isinstance(got, Mapping):
             return f"{path}: expected a dict, got {describe(got)}"
@@ -129,7 +148,9 @@ def compare_fields(expected: Sequence, got: object, names: Sequence[str], rtol: 
 
 
 def snapshot(value: object) -> object:
-    """A deep copy of tensors/arrays inside ``value`` (to detect in-place changes later)."""
+    """A deep copy of tensors/arrays/layers inside ``value`` (to detect in-place changes later)."""
+    if isinstance(value, torch.nn.Module):
+        return copy.deepcopy(value)
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, np.ndarray):
@@ -145,6 +166,11 @@ def snapshot(value: object) -> object:
 
 def unchanged(before: object, after: object) -> bool:
     """True if ``after`` holds the same values as the ``before`` snapshot (NaNs equal)."""
+    if isinstance(before, torch.nn.Module):
+        if not isinstance(after, torch.nn.Module) or type(after) is not type(before):
+            return False
+        a, b = before.state_dict(), after.state_dict()
+        return a.keys() == b.keys() and all(unchanged(a[k], b[k]) for k in a)
     if isinstance(before, torch.Tensor):
         if not isinstance(after, torch.Tensor) or before.shape != after.shape or before.dtype != after.dtype:
             return False

@@ -15,8 +15,8 @@ from typing import Any, Literal, NamedTuple
 import torch
 
 #: What a check can conclude. The student's check uses the first six; the grader adds the others.
-Status = Literal["passed", "failed", "error", "timeout", "mutated", "not_implemented", "reference",
-                 "crashed", "missing"]
+Status = Literal["passed", "failed", "error", "timeout", "mutated", "not_implemented", "off_limits",
+                 "reference", "crashed", "missing"]
 
 
 class Tolerance(NamedTuple):
@@ -59,7 +59,14 @@ class Exercise:
             :func:`~course_utils.grading.compare.compare` with ``tolerance``.
         hint: shown when a case fails.
         tolerance: one of the presets above.
-        exact_dtype: the result's dtype must equal the reference's (not only be of the same kind).
+        exact_dtype: the result's dtype must equal the reference's (the default); ``False`` accepts any
+            dtype of the same kind (any integer dtype for counts, say).
+        off_limits: dotted names of the library functions the student must not call inside the function
+            (``"torch.nn.functional.interpolate"``); the exercise's own reference is always off-limits.
+        yourself: what the student is asked to write, for the off-limits message ("write the
+            interpolation yourself").
+        gradient: positions of the arguments whose gradients must flow through the result as through
+            the reference's (a loss that the lab trains with); the check compares them.
         time_limit: seconds per case.
         points: what the exercise is worth in the gradebook.
     """
@@ -72,7 +79,10 @@ class Exercise:
     hint: str = ""
     verify: Callable[[Case, Any, Any], str | None] | None = None
     tolerance: Tolerance = FLOAT32
-    exact_dtype: bool = False
+    exact_dtype: bool = True
+    off_limits: tuple[str, ...] = ()
+    yourself: str = ""
+    gradient: tuple[int, ...] = ()
     time_limit: float = 10.0
     points: float = 1.0
 

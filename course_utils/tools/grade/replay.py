@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from course_utils.grading import CheckResult, evaluate, get_exercise
-from course_utils.grading.runner import TimeLimitExceeded
+from course_utils.grading.check import reference_message
+from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded
 
 _SCALARS = (bool, int, float, str, type(None))
 
@@ -173,6 +174,8 @@ def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
         return _error(record, ex.id, "error", f"`{name}` could not be loaded for grading: {record['load_error']}")
     if "crashed" in record:
         return _error(record, ex.id, "crashed", record["crashed"])
+    if record.get("reference"):
+        return CheckResult(ex.id, "reference", reference_message(ex), 0, 0)
     outcomes = iter(record.get("outcomes", []))
     filenames: list[str] = []
 
@@ -183,6 +186,8 @@ def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
         kind = outcome["kind"]
         if kind == "timeout":
             raise TimeLimitExceeded(f"took longer than {ex.time_limit:g} s")
+        if kind == "off_limits":
+            raise OffLimits(str(outcome["message"]))
         if kind == "raised":
             cls = NotImplementedError if outcome.get("not_implemented") else \
                 type(str(outcome["type"]), (Exception,), {})
@@ -191,9 +196,13 @@ def judge(exercise_id: str, record: dict, seed: int) -> CheckResult:
                 frame = (outcome.get("raised_in") or name, 1, "")
             _raise_as_student(cls(outcome["message"]), frame, filenames)
         _apply((args, kwargs), outcome["args"])
-        return decode(outcome["value"])
+        value = decode(outcome["value"])
+        if ex.gradient and isinstance(value, tuple) and len(value) == 3:
+            value = Probe(value[0], bool(value[1]), tuple(value[2]))
+        return value
 
     replay.__name__ = replay.__qualname__ = name
+    replay.__course_replay__ = True  # type: ignore[attr-defined]
     try:
         return evaluate(ex.id, replay, seed)
     finally:

@@ -187,9 +187,10 @@ def run_cases(spec: dict) -> None:
     import cloudpickle
     import torch
 
-    from course_utils.grading import get_exercise
+    from course_utils.grading import Case, get_exercise
+    from course_utils.grading.check import is_course_function
     from course_utils.grading.compare import snapshot
-    from course_utils.grading.runner import TimeLimitExceeded, call_with_time_limit, raised_in
+    from course_utils.grading.runner import OffLimits, TimeLimitExceeded, call_student, raised_in
     from course_utils.tools.grade.replay import encode
 
     exercises = [(get_exercise(item["id"]), item["names"]) for item in spec["exercises"]]
@@ -216,12 +217,18 @@ def run_cases(spec: dict) -> None:
                 record["load_error"] = f"{type(exc).__name__}: {exc}"
             else:
                 record["outcomes"] = outcomes = []
+                if is_course_function(fn, ex):
+                    record["reference"] = True
+                    cases = []
                 for case in cases:
-                    ex.reference(*snapshot(case.args), **snapshot(case.kwargs))  # as evaluate() does
+                    call_student(ex, ex.reference, Case(snapshot(case.args), snapshot(case.kwargs)), guard=False)
                     try:
-                        got = call_with_time_limit(fn, case.args, case.kwargs, ex.time_limit)
+                        got = call_student(ex, fn, case)
                     except TimeLimitExceeded:
                         outcomes.append({"kind": "timeout"})
+                        break
+                    except OffLimits as exc:
+                        outcomes.append({"kind": "off_limits", "message": str(exc)[:2000]})
                         break
                     except BaseException as exc:  # noqa: BLE001 - recorded, judged by the grader
                         outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": str(exc)[:2000],
