@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 from course_utils import exercises as catalogue
 from course_utils.grading.compare import compare, describe, snapshot, unchanged
 from course_utils.grading.exercise import Case, Exercise, Status
-from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded, call_student, raised_in, where_raised
+from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded, call_student, raised_in, safe_str, where_raised
 
 VISIBLE_SEED = 0
 
@@ -125,7 +126,8 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
             return fail("timeout", f"timed out: no result after {ex.time_limit:g} s. Is there a loop that never ends?")
         except Exception as exc:  # the student's bug: report it, do not crash the notebook
             where = where_raised(exc)
-            return fail("error", f"your function raised {type(exc).__name__}: {exc}" + (f"\n   {where}" if where else ""))
+            return fail("error", f"your function raised {type(exc).__name__}: {safe_str(exc)}"
+                                 + (f"\n   {where}" if where else ""))
         try:
             if not unchanged(before, (case.args, case.kwargs)):
                 return fail("mutated", "your function modified its input in place; work on a copy "
@@ -144,10 +146,23 @@ def reference_message(ex: Exercise) -> str:
             f"cell that defines your `{ex.function}`, then this check again.")
 
 
+WIDTH = 88  # characters per printed line: JupyterLab's output area would break longer ones mid-word
+
+
+def wrapped(message: str, width: int = WIDTH) -> str:
+    """``message`` with each line wrapped at word boundaries; continuation lines are indented."""
+    out = []
+    for line in message.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip()) + 3)
+        out.append(textwrap.fill(line, width, subsequent_indent=indent, break_long_words=False,
+                                 break_on_hyphens=False) if len(line) > width else line)
+    return "\n".join(out)
+
+
 def check(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED) -> None:
     """Print the verdict for ``fn``; in strict mode (``COURSE_STRICT=1``) a failure raises."""
     result = evaluate(exercise_id, fn, seed)
-    print(result.message)
+    print(wrapped(result.message))
     if strict() and not result.passed:
         raise CheckFailed(result.message)
 
@@ -159,6 +174,6 @@ def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         return fn
     if strict():
         raise CheckFailed(result.message)
-    print(f"ℹ️  Using the reference solution for {exercise_id}: your version does not pass its check yet "
-          f"({result.status.replace('_', ' ')}). The rest of the lab still runs.")
+    print(wrapped(f"ℹ️  Using the reference solution for {exercise_id}: your version does not pass its check "
+                  f"yet ({result.status.replace('_', ' ')}). The rest of the lab still runs."))
     return catalogue.get_exercise(exercise_id).reference

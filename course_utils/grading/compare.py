@@ -15,12 +15,19 @@ import torch
 
 
 def describe(value: object) -> str:
-    """``float32 tensor of shape (5, 3) on cpu``, ``int 4``, ``list of 3``, ..."""
+    """``float32 tensor of shape (5, 3) on cpu``, ``int 4``, ``list of 3``, ... (never raises)."""
+    try:
+        return _describe(value)
+    except Exception:  # noqa: BLE001 - an object that cannot even be looked at
+        return type(value).__name__
+
+
+def _describe(value: object) -> str:
     if isinstance(value, torch.Tensor):
         text = f"{str(value.dtype).replace('torch.', '')} tensor of shape {tuple(value.shape)}"
         if value.device.type != "cpu":
             text += f" on {value.device}"
-        if value.numel() <= 8:
+        if value.numel() <= 8 and value.device.type != "meta":
             values = value.detach().cpu()
             if values.is_floating_point():
                 values = np.round(values.double().numpy(), 4)

@@ -71,6 +71,14 @@ def call_with_time_limit(fn: Callable[..., Any], args: tuple, kwargs: dict, seco
         sys.settrace(old)
 
 
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a placeholder when even that fails (a student's exception class can do anything)."""
+    try:
+        return str(exc)
+    except Exception:  # noqa: BLE001
+        return "(its message could not be shown)"
+
+
 def _is_library(filename: str) -> bool:
     path = os.path.abspath(filename)
     return (path.startswith(_PACKAGE_DIR + os.sep) or "site-packages" in path or "dist-packages" in path

@@ -190,7 +190,7 @@ def run_cases(spec: dict) -> None:
     from course_utils.grading import Case, get_exercise
     from course_utils.grading.check import is_course_function
     from course_utils.grading.compare import snapshot
-    from course_utils.grading.runner import OffLimits, TimeLimitExceeded, call_student, raised_in
+    from course_utils.grading.runner import OffLimits, TimeLimitExceeded, call_student, raised_in, safe_str
     from course_utils.tools.grade.replay import encode
 
     exercises = [(get_exercise(item["id"]), item["names"]) for item in spec["exercises"]]
@@ -228,10 +228,10 @@ def run_cases(spec: dict) -> None:
                         outcomes.append({"kind": "timeout"})
                         break
                     except OffLimits as exc:
-                        outcomes.append({"kind": "off_limits", "message": str(exc)[:2000]})
+                        outcomes.append({"kind": "off_limits", "message": safe_str(exc)[:2000]})
                         break
                     except BaseException as exc:  # noqa: BLE001 - recorded, judged by the grader
-                        outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": str(exc)[:2000],
+                        outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": safe_str(exc)[:2000],
                                          "not_implemented": isinstance(exc, NotImplementedError),
                                          "frame": _frame(exc, payload.get("sources", {})), "raised_in": raised_in(exc)})
                         break

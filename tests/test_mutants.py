@@ -1,0 +1,53 @@
+"""The checks reject plausible wrong answers (``tests/mutants/labNN.py``) on every seed, refuse the
+library functions an exercise puts off-limits, and pass the reference on 100 seeds."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from _student import as_student
+from course_utils.exercises import known_labs, lab_exercises
+from course_utils.grading import evaluate
+
+SEEDS = (0, 1, 2, 271828)   # the notebook's visible seed, then hidden ones (271828: the grader's default)
+MODULES = {lab: importlib.import_module(f"mutants.lab{lab}") for lab in known_labs()}
+MUTANTS = [m for module in MODULES.values() for m in module.MUTANTS]
+CHEATS = [m for module in MODULES.values() for m in module.CHEATS]
+
+
+@pytest.mark.parametrize("lab", known_labs())
+def test_every_exercise_has_at_least_three_mutants(lab):
+    count = {ex.id: 0 for ex in lab_exercises(lab)}
+    for m in MODULES[lab].MUTANTS:
+        count[m.exercise] += 1
+    assert all(n >= 3 for n in count.values()), count
+
+
+@pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.exercise}:{m.fn.__name__}")
+def test_the_check_rejects_the_mutant_on_every_seed(mutant):
+    for seed in SEEDS:
+        result = evaluate(mutant.exercise, mutant.fn, seed)
+        assert not result.passed, f"{mutant.exercise} passed a mutant ({mutant.bug}) on seed {seed}"
+        assert result.status not in ("reference", "off_limits"), f"judge the mutant on its result: {result.message}"
+
+
+@pytest.mark.parametrize("lab", known_labs())
+def test_every_lab_has_a_cheat(lab):
+    assert MODULES[lab].CHEATS, f"lab {lab}: add a function that calls an off-limits library function"
+
+
+@pytest.mark.parametrize("cheat", CHEATS, ids=lambda m: f"{m.exercise}:{m.fn.__name__}")
+def test_off_limits_functions_fail_with_a_clear_message(cheat):
+    result = evaluate(cheat.exercise, cheat.fn)
+    assert result.status == "off_limits", result.message
+    assert "is off-limits inside it" in result.message and "you can still use it" in result.message
+
+
+@pytest.mark.parametrize("exercise", [ex for lab in known_labs() for ex in lab_exercises(lab)], ids=lambda ex: ex.id)
+def test_the_reference_passes_on_100_seeds(exercise):
+    student = as_student(exercise.reference, exercise.function)
+    for seed in range(100):
+        result = evaluate(exercise.id, student, seed)
+        assert result.passed, f"seed {seed}: {result.message}"
