@@ -24,7 +24,7 @@ import torch
 from course_utils.config import get_device, profile_name
 from course_utils.data import SceneConfig, render_scenes
 from course_utils.evaluation.detection import box_map
-from course_utils.models.detection import small_faster_rcnn
+from course_utils.models.detection import detect, small_faster_rcnn
 from course_utils.training import TrainConfig, train
 
 try:
@@ -32,17 +32,20 @@ try:
 except ImportError:  # before the move out of training.py
     from course_utils.training import SceneBatches
 
-# Scenes (size, things per scene), model (width, depth, fpn, anchors, sampling) and schedule per profile.
+# What each profile trains (measurements in the lab-05 report). Scenes: side ``size`` px, 1..max_things
+# things. Model: backbone width/depth, output stride 4 (dilated 3rd stage) or 8, FPN or not, anchor sides
+# x ratios (h / w), box-head width ``rep``; sampling: anchors per image for the RPN loss (``rpn_batch``),
+# proposals per image for the box head (``box_batch``) and their positive fraction (``box_pos``).
 PROFILES = {
-    "ci": {"size": 96, "max_things": 3, "width": 16, "depth": 1, "fpn": 0, "stride": 8, "anchors": "12,24,48", "ratios": "1.0",
-               "rep": 128, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.25, "batch": 4, "steps": 60, "lr": 4e-3, "warmup": 10,
-               "n_val": 32, "pool": 256},
-    "cpu": {"size": 96, "max_things": 3, "width": 24, "depth": 2, "fpn": 0, "stride": 8, "anchors": "12,24,48", "ratios": "0.5,1.0,2.0",
-                "rep": 256, "rpn_batch": 128, "box_batch": 64, "box_pos": 0.25, "batch": 4, "steps": 600, "lr": 3e-3, "warmup": 50,
-                "n_val": 128, "pool": 2048},
-    "gpu": {"size": 128, "max_things": 4, "width": 32, "depth": 2, "fpn": 1, "stride": 8, "anchors": "12,16,24,32,48,64", "ratios": "0.5,1.0,2.0",
-                "rep": 256, "rpn_batch": 256, "box_batch": 128, "box_pos": 0.25, "batch": 16, "steps": 6000, "lr": 2e-3, "warmup": 300,
-                "n_val": 512, "pool": 0},
+    "ci": {"size": 96, "max_things": 3, "width": 16, "depth": 2, "fpn": 0, "stride": 4, "anchors": "12,24,48",
+           "ratios": "0.5,1.0,2.0", "rep": 128, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.5,
+           "batch": 4, "steps": 100, "lr": 4e-3, "warmup": 10, "n_val": 32, "pool": 256},
+    "cpu": {"size": 96, "max_things": 3, "width": 32, "depth": 2, "fpn": 0, "stride": 4, "anchors": "12,24,48",
+            "ratios": "0.5,1.0,2.0", "rep": 256, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.5,
+            "batch": 4, "steps": 1000, "lr": 4e-3, "warmup": 50, "n_val": 128, "pool": 2048},
+    "gpu": {"size": 128, "max_things": 4, "width": 48, "depth": 3, "fpn": 0, "stride": 4, "anchors": "16,32,64",
+            "ratios": "0.5,1.0,2.0", "rep": 512, "rpn_batch": 128, "box_batch": 128, "box_pos": 0.5,
+            "batch": 16, "steps": 6000, "lr": 2e-3, "warmup": 300, "n_val": 512, "pool": 0},
 }
 TARGETS = {"ci": None, "cpu": 0.70, "gpu": 0.90}
 
@@ -60,15 +63,8 @@ def build(p: dict, num_classes: int) -> torch.nn.Module:
                              box_batch_size=p["box_batch"], box_positive_fraction=p["box_pos"])
 
 
-def detect(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 16) -> list[dict]:
-    device = next(model.parameters()).device
-    out = []
-    for i in range(0, len(images), batch_size):
-        out += [{k: v.cpu() for k, v in d.items()} for d in model(list(images[i:i + batch_size].to(device)))]
-    return out
-
-
-def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_every: int) -> dict:
+def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_every: int,
+                   save: str | None = None) -> dict:
     scenes = SceneConfig(size=p["size"], max_things=p["max_things"])
     val = render_scenes(scenes, range(p["n_val"]), seed=10_000 + seed)   # unseen scenes
     val_targets = [val.target(i) for i in range(len(val))]
@@ -76,7 +72,8 @@ def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_
     params = sum(q.numel() for q in model.parameters())
     batches = SceneBatches(scenes, p["batch"], seed=seed, device=device, task="detection", pool=p["pool"] or None)
     config = TrainConfig(steps=p["steps"], lr=p["lr"], warmup=p["warmup"], seed=seed, device=str(device),
-                         progress=sys.stderr.isatty(), eval_every=eval_every, grad_clip=10.0)
+                         progress=sys.stderr.isatty(), eval_every=eval_every, grad_clip=10.0,
+                         compile=False)  # torch.compile does not pay off on torchvision's detection models
     load_start, start, cpu_start = load(), time.perf_counter(), time.process_time()
     infer = {}
 
@@ -92,6 +89,8 @@ def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_
         return scores
 
     history = train(model, batches, config, evaluate=evaluate)
+    if save:
+        torch.save(model.state_dict(), save)
     cpu_seconds = time.process_time() - cpu_start      # both threads, training and evaluations
     target = TARGETS[profile]
     curve = [[s, round(v, 4)] for s, v in zip(history.eval_seconds, history.metrics["map_50"])]
@@ -113,6 +112,29 @@ def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_
     return result
 
 
+def bench_rcnn_speed(profile: str, images: torch.Tensor, proposals: list[torch.Tensor]) -> dict:
+    """Inference time of the R-CNN-style (a CNN per proposal) and Fast R-CNN-style (one CNN per image)
+    models on the same images and proposals (untrained: the cost does not depend on the weights)."""
+    from course_utils.models.detection import RCNN, FastRCNN
+
+    seconds = {}
+    for name, model in (("rcnn", RCNN(4)), ("fast", FastRCNN(4))):
+        model.eval()
+        with torch.no_grad():
+            model(images[:1], proposals[:1])                      # warm-up
+            tick = time.perf_counter()
+            for i in range(len(images)):
+                model(images[i:i + 1], proposals[i:i + 1])
+            seconds[name] = time.perf_counter() - tick
+    k = sum(len(p) for p in proposals) / len(proposals)
+    print(f"R-CNN-style {seconds['rcnn'] / len(images) * 1000:.1f} ms/image, Fast R-CNN-style "
+          f"{seconds['fast'] / len(images) * 1000:.1f} ms/image ({k:.0f} proposals/image)")
+    return {"lab": "05", "name": "fast_rcnn vs rcnn", "metric": "speed vs R-CNN-style (x)",
+            "value": round(seconds["rcnn"] / seconds["fast"], 2), "peer": "R-CNN-style per-proposal CNN",
+            "seconds": round(seconds["fast"], 3), "peer_seconds": round(seconds["rcnn"], 3),
+            "proposals_per_image": round(k, 1), "profile": profile, "load": load()}
+
+
 def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
     from course_utils.ops.proposals import proposal_recall, selective_search
 
@@ -124,12 +146,13 @@ def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
     tick = time.perf_counter()
     ours = [selective_search(im) for im in images]
     seconds = (time.perf_counter() - tick) / n
-    recall = sum(proposal_recall(b, g) * len(g) for b, g in zip(ours, gts)) / max(1, sum(len(g) for g in gts))
+    recall, recall_70 = proposal_recall(ours, gts), proposal_recall(ours, gts, iou=0.7)
     per_image = sum(len(b) for b in ours) / n
-    print(f"selective search (ours): recall@0.5 {recall:.3f}, {per_image:.0f} proposals/image, "
+    print(f"selective search (ours): recall@0.5 {recall:.3f}, @0.7 {recall_70:.3f}, {per_image:.0f} proposals/image, "
           f"{seconds:.3f} s/image (load {load()})")
+    results.append(bench_rcnn_speed(profile, scenes.images, ours))
     results.append({"lab": "05", "name": "proposals", "metric": "recall@0.5", "value": round(float(recall), 4),
-                    "seconds": round(seconds * n, 2), "seconds_per_image": round(seconds, 4),
+                    "recall_0.7": round(recall_70, 4), "images": n, "seconds": round(seconds * n, 2), "seconds_per_image": round(seconds, 4),
                     "proposals_per_image": round(per_image, 1), "profile": profile, "load": load()})
     try:
         import cv2  # optional: opencv-contrib-python-headless, never a dependency of the package
@@ -145,14 +168,15 @@ def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
         rects = torch.as_tensor(ss.process(), dtype=torch.float32).reshape(-1, 4)
         theirs.append(torch.cat([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1))
     cv_seconds = (time.perf_counter() - tick) / n
-    cv_recall = sum(proposal_recall(b, g) * len(g) for b, g in zip(theirs, gts)) / max(1, sum(len(g) for g in gts))
+    cv_recall, cv_recall_70 = proposal_recall(theirs, gts), proposal_recall(theirs, gts, iou=0.7)
     cv_per_image = sum(len(b) for b in theirs) / n
-    print(f"selective search (OpenCV fast): recall@0.5 {cv_recall:.3f}, {cv_per_image:.0f} proposals/image, "
+    print(f"selective search (OpenCV fast): recall@0.5 {cv_recall:.3f}, @0.7 {cv_recall_70:.3f}, {cv_per_image:.0f} proposals/image, "
           f"{cv_seconds:.3f} s/image")
     results.append({"lab": "05", "name": "proposals vs OpenCV", "metric": "speed vs OpenCV selective search (x)",
                     "value": round(cv_seconds / seconds, 3), "peer": "cv2.ximgproc selective search (fast)",
                     "seconds": round(seconds * n, 2), "peer_seconds": round(cv_seconds * n, 2),
                     "recall": round(float(recall), 4), "peer_recall": round(float(cv_recall), 4),
+                    "peer_recall_0.7": round(cv_recall_70, 4),
                     "peer_proposals_per_image": round(cv_per_image, 1), "profile": profile})
     return results
 
@@ -164,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every n steps")
     parser.add_argument("--skip-proposals", action="store_true")
     parser.add_argument("--skip-detector", action="store_true")
+    parser.add_argument("--save", default=None, help="save the trained detector's state_dict to this file")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override profile settings")
     args = parser.parse_args(argv)
     device = get_device()
@@ -174,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         p[key] = value if isinstance(p[key], str) else type(p[key])(value)
     results = []
     if not args.skip_detector:
-        results.append(bench_detector(profile, p, device, args.seed, args.eval_every))
+        results.append(bench_detector(profile, p, device, args.seed, args.eval_every, args.save))
     if not args.skip_proposals:
         results += bench_proposals(profile, p, args.seed)
     for result in results:

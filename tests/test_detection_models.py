@@ -7,6 +7,7 @@ from course_utils.data import SceneConfig, render_scenes
 from course_utils.models.detection import (
     RCNN,
     FastRCNN,
+    detect,
     detection_loss,
     proposal_targets,
     small_faster_rcnn,
@@ -21,7 +22,7 @@ def scenes():
     return s.images, [s.target(i) for i in range(2)]
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"out_stride": 4}, {"fpn": True, "anchor_sizes": (8, 16, 32)}])
+@pytest.mark.parametrize("kwargs", [{}, {"out_stride": 8}, {"fpn": True, "anchor_sizes": (8, 16, 32)}])
 def test_faster_rcnn_trains_and_detects(scenes, kwargs):
     images, targets = scenes
     torch.manual_seed(0)
@@ -71,3 +72,11 @@ def test_rcnn_and_fast_rcnn_train_step(scenes, model_class):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     with pytest.raises(ValueError, match="one K_i x 4 tensor per image"):
         model(images, proposals[:1])
+
+
+def test_detect_helper_keeps_the_mode(scenes):
+    images, _ = scenes
+    model = small_faster_rcnn(4, 64, width=8, depth=1, representation=32)
+    model.train()
+    out = detect(model, images, batch_size=1)
+    assert len(out) == 2 and set(out[0]) == {"boxes", "scores", "labels"} and model.training
