@@ -12,4 +12,4 @@
 from course_utils.config import Profile, get_device, get_profile, seed_everything
 
 __all__ = ["Profile", "get_device", "get_profile", "seed_everything"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import warnings
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
@@ -129,11 +130,32 @@ def current_profile(device: torch.device | str | None = None) -> Profile:
     return Profile(profile_name(device), device)
 
 
+class SetupError(ValueError):
+    """A bad ``COURSE_PROFILE`` / ``COURSE_DEVICE``. In a notebook it shows as its message alone (no
+    traceback), and Run All stops at that first cell."""
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows these lines instead of a traceback
+        return [f"\u274c {self}"]
+
+
 def get_profile(seed: int = DEFAULT_SEED, verbose: bool = False) -> Profile:
-    """Pick the device and profile, seed everything, and return the :class:`Profile`."""
-    device = get_device()
+    """Pick the device and profile, seed everything, and return the :class:`Profile`.
+
+    A bad ``COURSE_PROFILE`` or ``COURSE_DEVICE`` raises :class:`SetupError` with one line saying what was
+    given, what is allowed and how to unset it; ``COURSE_PROFILE=gpu`` without CUDA warns (it is slow)."""
+    try:
+        device = get_device()
+        name = profile_name(device)
+    except ValueError as err:
+        variable = "COURSE_DEVICE" if "COURSE_DEVICE" in str(err) else "COURSE_PROFILE"
+        raise SetupError(f"{err}. Unset it (`%env {variable}=` in a cell, or `unset {variable}` in the "
+                         "shell before starting JupyterLab), then restart the kernel.") from None
     seed_everything(seed)
-    profile = Profile(profile_name(device), device, seed)
+    profile = Profile(name, device, seed)
+    if name == "gpu" and device.type != "cuda":
+        warnings.warn(f"COURSE_PROFILE=gpu on {device}: the gpu profile's full-size runs take a long time "
+                      "without CUDA; the cpu profile is sized for this machine (unset COURSE_PROFILE).",
+                      stacklevel=2)
     if verbose:
         print(f"Running with {profile}.")
     return profile

@@ -91,8 +91,11 @@ def test_cli_entry_points():
     assert out.returncode == 0 and "build" in out.stdout and "doctor" in out.stdout
     out = subprocess.run([sys.executable, "-m", "course_utils", "frobnicate"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown command 'frobnicate'" in out.stderr
+    out = subprocess.run([sys.executable, "-m", "course_utils", "grdae"], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2 and "did you mean `course grade`?" in out.stderr
     out = subprocess.run([sys.executable, "-m", "course_utils", "doctor"], capture_output=True, text=True, cwd=ROOT)
     assert "torch" in out.stdout and "profile" in out.stdout and "device" in out.stdout
+    assert "course_utils         0.2.0 (" in out.stdout and "chromium" in out.stdout and "npm" in out.stdout
     assert out.returncode == 0, out.stdout
 
 
@@ -104,4 +107,4 @@ def test_doctor_reports_a_broken_setup(monkeypatch):
     monkeypatch.setattr(doctor, "_version", lambda name: None if name == "tqdm" else real_version(name))
     _, problems = doctor.diagnose(ROOT)
     assert any("COURSE_PROFILE='turbo'" in p for p in problems)
-    assert any(p.startswith("tqdm is not installed") and "make test" in p for p in problems)
+    assert any(p.startswith("tqdm is not installed") and "make env" in p for p in problems)

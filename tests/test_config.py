@@ -43,3 +43,17 @@ def test_seeding_repeats():
     assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch.Generator().manual_seed(3)))
     with pytest.raises(ValueError, match="non-negative int"):
         seed_everything(-1)
+
+
+def test_a_bad_profile_in_a_notebook_is_one_line_and_gpu_without_cuda_warns(monkeypatch):
+    from course_utils.config import SetupError
+
+    monkeypatch.setenv("COURSE_PROFILE", "fast")
+    with pytest.raises(SetupError) as info:
+        get_profile()
+    [line] = info.value._render_traceback_()  # what IPython shows instead of a traceback
+    assert "COURSE_PROFILE='fast'" in line and "ci, cpu, gpu" in line and "unset COURSE_PROFILE" in line
+    if not torch.cuda.is_available():
+        monkeypatch.setenv("COURSE_PROFILE", "gpu")
+        with pytest.warns(UserWarning, match="gpu profile"):
+            assert get_profile().name == "gpu"

@@ -350,3 +350,42 @@ def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkey
     err = capsys.readouterr().err.strip()
     assert err.startswith("course grade: ") and "\n" not in err
     assert not out.is_dir()
+
+
+def test_unknown_lab_seed_warning_and_lms_export(tmp_path, capsys, monkeypatch):
+    """Quick (no kernel starts): a notebook that names no exercise is "unknown lab", its feedback has no
+    advice meant for the instructor, the console says what to do, and the public seed is warned about."""
+    monkeypatch.delenv("COURSE_GRADE_SEED", raising=False)
+    folder = tmp_path / "in"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('my own notebook')")])
+    write(nb, folder / "dave.ipynb")
+    (folder / "erin.ipynb").write_text("")
+    assert run_grade(folder, "--out", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "warning: no --seed and no $COURSE_GRADE_SEED" in err and "public source code" in err
+    assert "cannot tell the lab of 1 notebook(s)" in err and "--lab NN" in err
+    assert "dave (lab ?): not graded, unknown lab" in err
+    grades = load(tmp_path / "out")
+    assert grades["dave"]["status"] == "unknown_lab" and grades["erin"]["status"] == "unreadable"
+    text = (tmp_path / "out" / "feedback" / "dave.md").read_text()
+    assert "Not graded" in text and "--lab" not in text
+    assert (tmp_path / "out" / "grades_moodle.csv").read_text().splitlines()[0] == "username"
+
+
+def test_lms_export_takes_each_students_best_graded_submission():
+    entries = [
+        {"student": "alice", "lab": "01", "status": "graded", "total": 5.0},
+        {"student": "alice", "lab": "01", "status": "graded", "total": 7.0},
+        {"student": "alice", "lab": "02", "status": "crashed", "total": 2.0},
+        {"student": "bob", "lab": None, "status": "unreadable", "total": 0.0},
+    ]
+    assert gradebook.lms_csv(entries, ["01", "02"]).splitlines() == [
+        "username,Lab 01,Lab 02", "alice,7,2", "bob,,"]
+
+
+def test_time_limits_follow_the_profile():
+    args = gradebook.parse_args(["x", "--profile", "cpu"])
+    settings = gradebook.settings_from(args)
+    assert (settings.cell_timeout, settings.timeout) == gradebook.TIME_LIMITS["cpu"] and settings.cell_timeout >= 300
+    args = gradebook.parse_args(["x", "--profile", "cpu", "--cell-timeout", "50"])
+    assert gradebook.settings_from(args).cell_timeout == 50

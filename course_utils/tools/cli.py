@@ -5,6 +5,7 @@ Each subcommand is a module with ``main(argv) -> exit code`` and its own ``--hel
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import sys
 
@@ -30,7 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     name, rest = argv[0], argv[1:]
     if name not in COMMANDS:
-        print(f"course: unknown command {name!r}\n\n{usage()}", file=sys.stderr)
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f" (did you mean `course {close[0]}`?)" if close else ""
+        print(f"course: unknown command {name!r}{hint}\n\n{usage()}", file=sys.stderr)
         return 2
     try:
         module = importlib.import_module(COMMANDS[name][0])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata as md
 import platform
+import shutil
 import sys
 from pathlib import Path
 
@@ -36,8 +37,11 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
     """(report lines, problems with their fixes)."""
     report, problems = [], []
     report.append(f"python               {platform.python_version()} ({sys.executable})")
+    import course_utils
+
+    report.append(f"course_utils         {course_utils.__version__} ({Path(course_utils.__file__).parent})")
     pins = _pins(root)
-    fix_install = "run `make test` (or `pip install -c constraints.txt -e .[dev]`) in the course folder"
+    fix_install = "run `make env` (or `pip install -c constraints.txt -e .[dev]`) in the course folder"
     for name in REQUIRED + OPTIONAL:
         version = _version(name)
         pinned = pins.get(name.lower().replace("_", "-"))
@@ -81,6 +85,12 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
         load_image("coins")
     except Exception as err:
         problems.append(f"scikit-image's sample images do not load ({err}): reinstall scikit-image")
+    for tool, needed_for, fix in (
+            ("chromium", "the browser tests", "`make browser-deps` (Debian: apt-get install chromium chromium-driver)"),
+            ("npm", "the first `course slides` export (it fetches reveal.js, MathJax, ... by name)",
+             "`make browser-deps` (Debian: apt-get install npm)")):
+        where = shutil.which(tool)  # optional: the labs themselves never need it
+        report.append(f"{tool:<21} {where or f'not found (only {needed_for} need it: {fix})'}")
     if root is not None:
         from course_utils.tools.build import build
 

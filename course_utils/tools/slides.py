@@ -189,8 +189,12 @@ def execute(nb, cwd: Path, profile: str, timeout: int = 600):
 
     nb = copy.deepcopy(nb)
     env = {**os.environ, "COURSE_PROFILE": profile}
+    # The kernel talks to this process over loopback TCP; it would warn once per deck that the traffic is
+    # unencrypted ("Kernel is running over TCP without encryption"), which is true of every local Jupyter
+    # kernel and says nothing about the deck: its own log is kept to errors.
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", record_timing=False,
-                            resources={"metadata": {"path": str(cwd)}})
+                            resources={"metadata": {"path": str(cwd)}},
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     try:
         client.execute(env=env)
     except NoSuchKernel:

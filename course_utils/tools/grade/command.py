@@ -44,6 +44,11 @@ class GradeError(ValueError):
     """Bad input to the command: reported in one line, nothing written."""
 
 
+#: seconds per cell and per notebook, by the profile notebooks are graded in (a cpu-profile training
+#: cell of lab 02 runs for minutes)
+TIME_LIMITS = {"ci": (120.0, 900.0), "cpu": (600.0, 1800.0), "gpu": (600.0, 1800.0)}
+
+
 @dataclass
 class Settings:
     seed: int = DEFAULT_SEED
@@ -137,6 +142,7 @@ def grade(sub: Submission, settings: Settings) -> dict:
         problem = ""
     if problem:
         entry["reason"] = problem
+        entry["status"] = "unknown_lab" if nb is not None else "unreadable"
         return entry
     entry["lab"] = lab
     entry["title"] = str(nb.metadata.get("title") or f"Lab {lab}")
@@ -185,7 +191,7 @@ def feedback(entry: dict) -> str:
     """The Markdown a student gets."""
     title = entry.get("title") or (f"Lab {entry['lab']}" if entry["lab"] else "Your submission")
     lines = [f"# {title}: feedback for {entry['student']}", "", f"Submitted file: `{Path(entry['path']).name}`", ""]
-    if entry["status"] == "unreadable":
+    if entry["status"] in ("unreadable", "unknown_lab"):
         reason = entry["reason"] + ("" if entry["reason"].endswith((".", "?", "!")) else ".")
         return "\n".join(lines + ["**Not graded:** " + reason, ""])
     lines += [f"**Score: {_number(entry['total'])} / {_number(entry['out_of'])}**. The checks ran on new random cases "
@@ -205,7 +211,7 @@ def feedback(entry: dict) -> str:
 
 def write_gradebook(out: Path, entries: list[dict], settings: Settings) -> None:
     entries = sorted(entries, key=lambda e: (e["student"], e["lab"] or "", e["path"]))
-    labs = sorted({e["lab"] for e in entries if e["lab"] and e["status"] != "unreadable"})
+    labs = sorted({e["lab"] for e in entries if e["lab"] and e["status"] not in ("unreadable", "unknown_lab")})
     columns = [ex.id for lab in labs for ex in lab_exercises(lab)]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -221,6 +227,29 @@ def write_gradebook(out: Path, entries: list[dict], settings: Settings) -> None:
     atomic_write(out / "grades.json", json.dumps({"seed": settings.seed, "submissions": entries}, indent=1,
                                                   ensure_ascii=False) + "\n")
     atomic_write(out / "grades.csv", buffer.getvalue())
+    atomic_write(out / LMS_FILE, lms_csv(entries, labs))
+
+
+LMS_FILE = "grades_moodle.csv"
+
+
+def lms_csv(entries: list[dict], labs: list[str]) -> str:
+    """Moodle's grade import format (Grades > Import > CSV file): one row per student, the identifier in
+    column ``username``, and one column of points per lab (``Lab 01``); a student's best graded
+    submission of a lab counts, and a lab not handed in is left empty."""
+    best: dict[str, dict[str, float]] = {}
+    for e in entries:
+        if e["lab"] in labs and e["status"] not in ("unreadable", "unknown_lab"):
+            row = best.setdefault(e["student"], {})
+            row[e["lab"]] = max(row.get(e["lab"], 0.0), float(e["total"]))
+    for e in entries:
+        best.setdefault(e["student"], {})
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["username", *(f"Lab {lab}" for lab in labs)])
+    for student in sorted(best):
+        writer.writerow([student, *(_number(best[student][lab]) if lab in best[student] else "" for lab in labs)])
+    return buffer.getvalue()
 
 
 def _previous(out: Path) -> dict[str, dict]:
@@ -238,8 +267,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks and/or folders of notebooks")
     parser.add_argument("--lab", metavar="NN", help="grade as this lab (default: metadata.course.lab of each notebook)")
     parser.add_argument("--out", type=Path, default=Path("gradebook"), metavar="DIR", help="output folder (default: gradebook)")
-    parser.add_argument("--timeout", type=float, default=900.0, metavar="S", help="seconds for a whole notebook (default 900)")
-    parser.add_argument("--cell-timeout", type=float, default=120.0, metavar="S", help="seconds per cell (default 120)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="S",
+                        help="seconds for a whole notebook (default by profile: ci 900, cpu and gpu 1800)")
+    parser.add_argument("--cell-timeout", type=float, default=None, metavar="S",
+                        help="seconds per cell (default by profile: ci 120, cpu and gpu 600)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="notebooks graded in parallel (default 1)")
     parser.add_argument("--force", action="store_true", help="regrade every notebook, even unchanged ones")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
@@ -250,7 +281,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="COURSE_PROFILE the notebooks run with (default ci: fastest)")
     args = parser.parse_args(argv)
     for name in ("timeout", "cell_timeout", "jobs"):
-        if getattr(args, name) <= 0:
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
 
@@ -267,7 +298,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         lab = args.lab.strip().zfill(2)
         if lab not in known_labs():
             raise GradeError(f"unknown lab {args.lab!r}; labs with exercises: {', '.join(known_labs())}")
-    return Settings(seed=seed, lab=lab, cell_timeout=args.cell_timeout, timeout=args.timeout,
+    cell, notebook = TIME_LIMITS[args.profile]
+    return Settings(seed=seed, lab=lab, cell_timeout=args.cell_timeout or cell, timeout=args.timeout or notebook,
                     memory_gib=args.memory, profile=args.profile, jobs=args.jobs)
 
 
@@ -286,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     from course_utils.tools.grade.supervisor import resume, stop_all
 
     resume()
+    if args.seed is None and not os.environ.get(SEED_ENV, "").strip():
+        print(f"course grade: warning: no --seed and no ${SEED_ENV}: the hidden cases use the default seed "
+              f"{DEFAULT_SEED}, which is in the course's public source code. Set your own (and change it each "
+              "term) so that nobody can precompute the cases.", file=sys.stderr)
 
     previous = {} if args.force else _previous(args.out)
     todo: list[Submission] = []
@@ -300,14 +336,16 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(sub)
     args.out.mkdir(parents=True, exist_ok=True)
     lock = threading.Lock()
-    bar = tqdm(total=len(todo), unit="notebook", desc="grading", disable=None, file=sys.stderr)
+    bar = tqdm(total=len(todo), unit="notebook", desc="grading", file=sys.stderr, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
     try:
         futures = {pool.submit(_grade_safely, sub, settings): sub for sub in todo}
         for future in as_completed(futures):
-            futures[future].entry = future.result()
+            done = futures[future]
+            done.entry = future.result()
             with lock:
                 write_gradebook(args.out, [s.entry for s in subs if s.entry], settings)
+            bar.write(summary_line(done.entry), file=sys.stderr)
             bar.update()
     except BaseException:
         stop_all()  # Ctrl-C: kill the kernels and sandboxes now; what is written stays valid
@@ -322,5 +360,20 @@ def main(argv: list[str] | None = None) -> int:
         counts[s.entry["status"]] = counts.get(s.entry["status"], 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"{len(subs)} notebook(s) ({len(subs) - len(todo)} unchanged, reused): {summary}. "
-          f"Wrote {args.out / 'grades.csv'}, {args.out / 'grades.json'} and {args.out / 'feedback'}/")
+          f"Wrote {args.out / 'grades.csv'}, {args.out / LMS_FILE}, {args.out / 'grades.json'} and "
+          f"{args.out / 'feedback'}/")
+    unknown = [s.entry["path"] for s in subs if s.entry["status"] == "unknown_lab"]
+    if unknown:
+        print(f"course grade: cannot tell the lab of {len(unknown)} notebook(s) ({', '.join(unknown[:3])}"
+              f"{', ...' if len(unknown) > 3 else ''}): grade them again with --lab NN.", file=sys.stderr)
     return 0
+
+
+def summary_line(entry: dict) -> str:
+    """``alice (lab 01): 7 / 7, graded in 23 s`` — printed as each notebook finishes."""
+    lab = f"lab {entry['lab']}" if entry.get("lab") else "lab ?"
+    if entry["status"] in ("unreadable", "unknown_lab"):
+        return f"{entry['student']} ({lab}): not graded, {entry['status'].replace('_', ' ')}: {entry['reason']}"
+    took = f" in {entry['seconds']:.0f} s" if "seconds" in entry else ""
+    return (f"{entry['student']} ({lab}): {_number(entry['total'])} / {_number(entry['out_of'])}, "
+            f"{entry['status']}{took}")
