@@ -10,8 +10,8 @@ course's layouts (images ``C x H x W`` in [0, 1], label maps ``H x W`` int) and 
 
 from course_utils.viz import conv
 from course_utils.viz.detection import show_boxes
-from course_utils.viz.images import colorize, image_grid, palette, show_image, show_mask, to_numpy_image
+from course_utils.viz.images import class_legend, colorize, image_grid, palette, show_image, show_mask, to_numpy_image
 from course_utils.viz.panoptic import panoptic_colors, show_panoptic
 
-__all__ = ["colorize", "conv", "image_grid", "palette", "panoptic_colors", "show_boxes", "show_image",
+__all__ = ["class_legend", "colorize", "conv", "image_grid", "palette", "panoptic_colors", "show_boxes", "show_image",
            "show_mask", "show_panoptic", "to_numpy_image"]
