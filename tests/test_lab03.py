@@ -164,7 +164,7 @@ def _verdict(exercise, fn):
 
 def test_check_rejects_padding_trimmed_at_one_end_only():
     def trims_only_the_start(x, weight, bias=None, stride=1, padding=0, output_padding=0):
-        full = F.conv_transpose2d(x, weight, bias, stride, 0, 0)
+        full = up.conv_transpose2d(x, weight, bias, stride, 0, 0)   # F.conv_transpose2d is off-limits
         return F.pad(full, (0, output_padding, 0, output_padding))[:, :, padding:, padding:]
 
     result = _verdict("03.conv_transpose2d", trims_only_the_start)
@@ -176,10 +176,10 @@ def test_check_rejects_padding_trimmed_at_one_end_only():
 
 def test_check_rejects_a_forgotten_output_padding_and_bias():
     def no_output_padding(x, weight, bias=None, stride=1, padding=0, output_padding=0):
-        return F.conv_transpose2d(x, weight, bias, stride, padding)
+        return up.conv_transpose2d(x, weight, bias, stride, padding)
 
     def no_bias(x, weight, bias=None, stride=1, padding=0, output_padding=0):
-        return F.conv_transpose2d(x, weight, None, stride, padding, output_padding)
+        return up.conv_transpose2d(x, weight, None, stride, padding, output_padding)
 
     assert "wrong shape" in _verdict("03.conv_transpose2d", no_output_padding).message
     result = _verdict("03.conv_transpose2d", no_bias)
@@ -194,7 +194,7 @@ def test_check_rejects_off_by_one_output_size():
 def test_check_rejects_bilinear_without_clamping():
     def unclamped(x, size, align_corners=False):
         if align_corners:
-            return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+            return up.bilinear_upsample(x, size, True)                  # F.interpolate is off-limits
         out = []
         for n_in, n_out in zip(x.shape[2:], size):
             u = (torch.arange(n_out) + 0.5) * n_in / n_out - 0.5          # no clamp at 0
@@ -218,7 +218,7 @@ def test_check_rejects_nearest_that_is_bed_of_nails_and_reports_errors_and_in_pl
     assert result.status == "error" and "RuntimeError" in result.message
 
     def scatters_in_place(x, indices, kernel_size, stride=None, output_size=None):
-        out = F.max_unpool2d(x, indices, kernel_size, stride, output_size=output_size)
+        out = up.max_unpool2d(x, indices, kernel_size, stride, output_size)   # F.max_unpool2d is off-limits
         x.zero_()
         return out
 
@@ -226,8 +226,12 @@ def test_check_rejects_nearest_that_is_bed_of_nails_and_reports_errors_and_in_pl
 
 
 def test_check_rejects_max_unpool_that_ignores_output_size():
-    def ignores_size(x, indices, kernel_size, stride=None, output_size=None):
-        return F.max_unpool2d(x, indices, kernel_size, stride)
+    def ignores_size(x, indices, kernel_size, stride=None, output_size=None):   # F.max_unpool2d is off-limits
+        stride = stride or kernel_size
+        h, w = ((n - 1) * stride + kernel_size for n in x.shape[2:])
+        inside = indices < h * w                  # maxima in the dropped border are lost
+        out = x.new_zeros(*x.shape[:2], h * w).scatter(2, (indices * inside).flatten(2), (x * inside).flatten(2))
+        return out.reshape(*x.shape[:2], h, w)
 
     result = _verdict("03.max_unpool", ignores_size)
     assert "odd size 7 x 7" in result.message and "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message

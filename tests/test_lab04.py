@@ -84,6 +84,20 @@ def test_conv2d_matrix_matches_conv2d_conv_transpose2d_and_the_jacobian():
     torch.testing.assert_close(jac, X)
 
 
+def test_zero_insertion_reference_matches_conv_transpose2d():
+    g = torch.Generator().manual_seed(2)
+    for _ in range(30):
+        k_h, k_w, s = (int(torch.randint(1, 5, (1,), generator=g)) for _ in range(3))
+        p, op = int(torch.randint(0, min(k_h, k_w), (1,), generator=g)), int(torch.randint(0, s, (1,), generator=g))
+        h, w = (int(torch.randint(1, 6, (1,), generator=g)) for _ in range(2))
+        x = torch.randn(2, 3, h, w, generator=g, dtype=torch.float64)
+        weight = torch.randn(3, 2, k_h, k_w, generator=g, dtype=torch.float64)
+        if min((h - 1) * s + k_h, (w - 1) * s + k_w) - 2 * p + op < 1:
+            continue                                     # padding trims everything: torch refuses too
+        expected = F.conv_transpose2d(x, weight, None, s, p, op)
+        torch.testing.assert_close(lab04.zero_insertion_reference(x, weight, s, p, op), expected)
+
+
 def test_columns_of_the_matrix_are_impulse_responses():
     weight = torch.randn(2, 3, 3, 2, dtype=torch.float64)     # non-square kernel
     X = cm.conv2d_matrix(weight, (4, 5), stride=2, padding=1)
@@ -179,8 +193,10 @@ def test_check_rejects_an_uncropped_transposed_product_and_an_unflipped_kernel()
 
 
 def test_check_rejects_a_vjp_without_output_padding():
-    def transpose_without_output_padding(a, weight, in_size, stride=1, padding=0):
-        return F.conv_transpose2d(a, weight, stride=stride, padding=padding)
+    def transpose_without_output_padding(a, weight, in_size, stride=1, padding=0):   # ignores in_size
+        size = [(n - 1) * stride - 2 * padding + k for n, k in zip(a.shape[2:], weight.shape[2:])]
+        x = torch.zeros(a.shape[0], weight.shape[1], *size, requires_grad=True)
+        return torch.autograd.grad(F.conv2d(x, weight, stride=stride, padding=padding), x, grad_outputs=a)[0]
 
     result = _failed("04.vjp", transpose_without_output_padding)
-    assert "case 2 of 6" in result.message and "wrong shape: expected (1, 1, 4, 4), got (1, 1, 3, 3)" in result.message
+    assert "case 2 of 8" in result.message and "wrong shape: expected (1, 1, 4, 4), got (1, 1, 3, 3)" in result.message
