@@ -17,6 +17,7 @@ LABS: dict[str, str] = {
     "02": "fully convolutional networks",
     "03": "upsampling variants",
     "04": "transposed convolution as a matrix",
+    "05": "from R-CNN to Faster R-CNN",
 }
 
 
