@@ -76,8 +76,9 @@ def _judge(ex: Exercise, case: Case, got: Any, expected: Any) -> str | None:
             return problem
         if not got.has_grad:
             why = f" ({got.grads[0]})" if got.grads else ""
-            return ("your result carries no gradient" + why + ": the lab trains with this function, so build "
-                    "it from the inputs with torch operations (no .detach(), .item(), .numpy() or torch.tensor(...))")
+            return ("your result carries no gradient" + why + ": gradients must flow through this function (the "
+                    "lab trains with it, or it is a learnable layer), so build it from the inputs with torch "
+                    "operations (no torch.no_grad(), .detach(), .item(), .numpy() or torch.tensor(...))")
         for i, (want, have) in zip(ex.gradient, zip(expected.grads, got.grads)):
             problem = compare(want, have, *ex.tolerance, exact_dtype=False, path=f"gradient with respect to argument {i}")
             if problem:

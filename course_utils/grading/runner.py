@@ -138,8 +138,8 @@ def off_limits(ex: Exercise) -> Iterator[None]:
             builtins[id(obj)] = (obj, f"`{_short(dotted)}` is off-limits inside it")
     reference = getattr(ex.reference, "__code__", None)
     if reference is not None:
-        codes[id(reference)] = (f"`{ex.reference.__module__}.{ex.reference.__name__}` is the course's reference "
-                            "solution, off-limits inside it")
+        codes[id(reference)] = (f"`{ex.reference.__module__}.{ex.reference.__name__}` (the course's reference "
+                                "solution) is off-limits inside it")
     if not codes and not builtins:
         yield
         return
