@@ -33,7 +33,8 @@ def test_lab02_has_the_exercises_the_notebook_uses():
 
 def test_wrong_answers_fail_their_checks():
     def ce_without_ignore(logits, target, ignore_index=255):
-        return F.cross_entropy(logits, target.clamp(max=logits.shape[1] - 1))
+        logp = logits.log_softmax(1)
+        return -logp.gather(1, target.clamp(max=logits.shape[1] - 1)[:, None]).mean()
 
     def rf_forgets_dilation(layers):
         r, j, s = 1, 1, 0.0

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 from course_utils.evaluation import segmentation
-from course_utils.grading.compare import compare_fields, describe
+from course_utils.grading.compare import compare, compare_fields, describe
 from course_utils.grading.exercise import ACCUMULATED, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import features, kmeans
+
+
+@dataclass
+class _Exact(Case):
+    """A case whose result must equal the reference's exactly (an exact tie: the lowest index wins)."""
+
+
+@dataclass
+class _Linked(Case):
+    """One of several cases judged together: ``memo`` (shared by the cases of one check) keeps the
+    results of the earlier ones, ``role`` says what this one checks against them."""
+
+    memo: dict = field(default_factory=dict)
+    role: str = ""
 
 
 def _blobs(g: torch.Generator, n: int, k: int, d: int, spread: float = 0.15,
@@ -22,8 +38,8 @@ def _int_tensor(got: object, n: int) -> str | None:
         return f"expected a tensor of {n} labels, got {describe(got)}"
     if got.shape != (n,):
         return f"wrong shape: expected ({n},), got {tuple(got.shape)}"
-    if got.is_floating_point() or got.dtype == torch.bool:
-        return f"labels must be an integer tensor (e.g. int64), got {got.dtype}"
+    if got.dtype != torch.int64:
+        return f"labels must be an int64 tensor (what argmin returns), got {got.dtype}"
     return None
 
 
@@ -34,6 +50,10 @@ def _assign_cases(g: torch.Generator) -> list[Case]:
         Case((torch.tensor([[0.0, 0.0], [3.0, 3.0]]), torch.tensor([[3.0, 3.0], [0.0, 0.0], [9.0, 9.0]])),
              note="2-D, points on the centres"),
         Case((torch.rand(1, 3, generator=g), torch.rand(4, 3, generator=g)), note="a single point"),
+        _Exact((torch.tensor([[1.0, 1.0], [1.0, 2.0]]), torch.tensor([[0.0, 0.0], [2.0, 2.0], [2.0, 0.0], [0.0, 2.0]])),
+               note="exact ties: (1, 1) is as far from all 4 centres, (1, 2) from centres 1 and 3 -> the lowest index"),
+        Case((torch.rand(5, 2, generator=g, dtype=torch.float64), torch.rand(1, 2, generator=g, dtype=torch.float64)),
+             note="a single centre (K = 1), float64: every label is 0"),
     ]
     for n, k, d in ((50, 3, 1), (200, 5, 3), (37, 8, 5)):
         cases.append(Case((_blobs(g, n, k, d), torch.rand(k, d, generator=g) * 4), note=f"random: {n} points, {k} centres"))
@@ -45,6 +65,8 @@ def _assign_verify(case: Case, got: object, expected: torch.Tensor) -> str | Non
     problem = _int_tensor(got, x.shape[0])
     if problem:
         return problem
+    if isinstance(case, _Exact):
+        return compare(expected, got, 0, 0, exact_dtype=True)
     if got.min() < 0 or got.max() >= centres.shape[0]:
         return f"labels must be in [0, {centres.shape[0]}), got values in [{got.min().item()}, {got.max().item()}]"
     d = torch.cdist(x.double(), centres.double()) ** 2
@@ -62,6 +84,8 @@ ASSIGN = Exercise(
     hint="compute the N x K matrix of squared distances (broadcast x[:, None, :] - centres[None, :, :]) "
          "and take argmin over the centres (dim=1).",
     function="assign",
+    off_limits=("sklearn.metrics.pairwise_distances_argmin", "sklearn.cluster.KMeans.predict"),
+    yourself="compute the distances and the nearest centre yourself",
 )
 
 
@@ -72,6 +96,9 @@ def _update_cases(g: torch.Generator) -> list[Case]:
         Case((x, torch.tensor([0, 0, 1]), torch.tensor([[1.0, 1.0], [5.0, 5.0]])), note="two clusters"),
         Case((x, torch.tensor([0, 0, 0]), torch.tensor([[1.0, 1.0], [5.0, 5.0], [7.0, 7.0]])),
              note="two empty clusters keep their centres"),
+        Case((torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=torch.float64), torch.tensor([1, 1]),
+              torch.tensor([[9.0, 9.0, 9.0], [0.0, 0.0, 0.0]], dtype=torch.float64)),
+             note="float64 stays float64; cluster 0 is empty and keeps (9, 9, 9), not 0 or the mean of all points"),
     ]
     for n, k, d in ((40, 3, 2), (100, 6, 3), (5, 8, 1)):
         x = _blobs(g, n, k, d)
@@ -90,6 +117,33 @@ UPDATE = Exercise(
 
 
 # ---- 01.init (k-means++) ---------------------------------------------------------------------
+# The distribution case: PAIRS pairs of points; the pairs sit on a grid with spacing 1e4, the two points of
+# a pair are R apart (R = 4 for the first FAR pairs, 1 for the others). The first PAIRS draws put one centre
+# in each pair (a pair without a centre is ~1e4 away, a covered one at most 4); each of the M = k - PAIRS
+# draws after that picks the other point of a pair, with probability proportional to R^2 (16 : 1) for
+# k-means++, R (4 : 1) for "proportional to D", and always a far pair for "the farthest point". The check
+# counts the far pairs whose two points are both centres. Its distribution under k-means++ (drawing
+# without replacement, computed exactly by dynamic programming) has mean 90.1, and
+# P(count < 71) + P(count > 106) = 6.8e-7: the false-failure rate of a correct function that draws its
+# random numbers differently from the reference. "Proportional to D" (mean 61.2) lands in [71, 106] with
+# probability 0.016, the farthest point never (120), uniform draws never (about 30). The generator's seed
+# is fixed, so the verdict on a given function is the same on every seed of the check.
+PAIRS, FAR, M, SPACING = 480, 120, 120, 1e4
+FAR_RANGE = (71, 106)
+DISTRIBUTION_SEED = 20240
+
+
+def _pairs() -> torch.Tensor:
+    g = torch.Generator().manual_seed(7)
+    cells = torch.randperm(24 * 20, generator=g)[:PAIRS]
+    anchors = torch.stack([cells // 20 - 11.5, cells % 20 - 9.5], 1).double() * SPACING
+    radius = torch.ones(PAIRS, dtype=torch.float64)
+    radius[:FAR] = 4.0
+    angle = torch.rand(PAIRS, generator=g, dtype=torch.float64) * 6.283185307179586
+    tips = anchors + radius[:, None] * torch.stack([angle.cos(), angle.sin()], 1)
+    return torch.cat([anchors, tips])  # point i and point i + PAIRS form pair i
+
+
 def _init_cases(g: torch.Generator) -> list[Case]:
     cases = []
     for k in (3, 5):
@@ -102,6 +156,18 @@ def _init_cases(g: torch.Generator) -> list[Case]:
         cases.append(Case((x, k, torch.Generator().manual_seed(seed)), note=f"{k} clusters of very different sizes"))
     x = torch.rand(30, 3, generator=g)
     cases.append(Case((x, 30, torch.Generator().manual_seed(1)), note="k = N: every point becomes a centre"))
+    memo: dict = {}
+    x = _pairs()
+    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="distribution",
+                         note=f"float64; {PAIRS} pairs of points far apart, the two points of {FAR} pairs 4 apart, of "
+                              f"the others 1 apart; k = {PAIRS + M}: the last {M} draws must be proportional to D^2"))
+    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="repeat",
+                         note="the same points and a generator in the same state: the same centres"))
+    x = torch.rand(1000, 2, generator=g)
+    for n in range(3):
+        seed = int(torch.randint(2**31, (1,), generator=g))
+        cases.append(_Linked((x, 1, torch.Generator().manual_seed(seed)), memo=memo, role=f"first {n}",
+                             note=f"k = 1 with generator seed {seed}: the first centre is a uniformly random point"))
     return cases
 
 
@@ -109,14 +175,40 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
     x, k, _ = case.args
     if not isinstance(got, torch.Tensor) or got.shape != (k, x.shape[1]):
         return f"expected a tensor of shape ({k}, {x.shape[1]}), got {describe(got)}"
-    matches = (got.detach().cpu()[:, None, :] == x[None]).all(-1)  # k x N
+    if got.dtype != x.dtype:
+        return f"wrong dtype: the centres are points of x, so they are {x.dtype} like x, got {got.dtype}"
+    got = got.detach().cpu()
+    matches = (got[:, None, :] == x[None]).all(-1)  # k x N
     if not matches.any(1).all():
         i = int((~matches.any(1)).nonzero()[0])
         return f"centre {i} is not one of the points of x (k-means++ picks data points)"
     rows = matches.float().argmax(1)
     if len(set(rows.tolist())) < k:
         return "two centres are the same point; a chosen point has distance 0 and must not be drawn again"
-    if k < x.shape[0]:
+    role = getattr(case, "role", "")
+    if role:
+        case.memo[role] = got
+    if role == "distribution":
+        pair = rows % PAIRS
+        both = torch.bincount(pair, minlength=PAIRS) == 2
+        far = int(both[:FAR].sum())
+        if not FAR_RANGE[0] <= far <= FAR_RANGE[1]:
+            return (f"after one centre in each pair, your {M} further centres completed {far} of the {FAR} pairs "
+                    f"whose points are 4 apart; drawing proportionally to D^2 (16 : 1 against the pairs 1 apart) "
+                    f"completes {FAR_RANGE[0]} to {FAR_RANGE[1]} of them (about 90), proportionally to D about 61, "
+                    f"the farthest point all {M}")
+    elif role == "repeat":
+        first = case.memo.get("distribution")
+        if first is not None and not torch.equal(first, got):
+            return ("the same x, k and a generator in the same state gave different centres: draw every random "
+                    "number from `generator` (torch.randint(..., generator=generator), torch.multinomial(..., "
+                    "generator=generator)), never from the global random state")
+    elif role == "first 2":
+        firsts = [case.memo.get(f"first {n}") for n in range(3)]
+        if all(f is not None and torch.equal(f, firsts[0]) for f in firsts):
+            return ("three different generator seeds gave the same first centre: draw it with "
+                    "torch.randint(N, (1,), generator=generator)")
+    elif k < x.shape[0] and x.shape[0] > 30:
         groups = torch.round(x[rows, 0] / 100).long()  # the clusters sit at x = 0, 100, 200, ...
         if len(set(groups.tolist())) < k:
             return ("several centres fell in the same cluster: draw each next centre with probability "
@@ -129,10 +221,19 @@ INIT = Exercise(
     hint="first centre: x[torch.randint(N, (1,), generator=generator)]; then repeat: d2 = squared distance "
          "of every point to its nearest chosen centre, idx = torch.multinomial(d2, 1, generator=generator).",
     function="kmeans_plus_plus",
+    off_limits=("sklearn.cluster.kmeans_plusplus",),
+    yourself="write the k-means++ seeding yourself",
 )
 
 
 # ---- 01.kmeans -------------------------------------------------------------------------------
+def _separated(g: torch.Generator, k: int) -> torch.Tensor:
+    """k tight blobs (spread 1e-3) far apart (at least 10), sorted by blob: x[:k] all lie in blob 0."""
+    centres = torch.stack([torch.arange(k) * 10.0, torch.rand(k, generator=g) * 40], 1).double()
+    sizes = [int(v) for v in torch.randint(8, 20, (k,), generator=g)]
+    return torch.cat([c + 1e-3 * torch.randn(n, 2, generator=g, dtype=torch.float64) for c, n in zip(centres, sizes)])
+
+
 def _kmeans_cases(g: torch.Generator) -> list[Case]:
     # float64, so that any correct way of computing distances gives the same labels (no near-ties).
     x = torch.tensor([[0.0], [0.1], [0.2], [5.0], [5.1], [9.9], [10.0]], dtype=torch.float64)
@@ -141,6 +242,17 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
         Case((x,), {"init": init}, note="1-D, three groups"),
         Case((x,), {"init": init, "max_iter": 1}, note="max_iter=1 stops after one update"),
     ]
+    for scale in (1000.0, 0.001):
+        x = _blobs(g, 150, 4, 2, spread=0.6, dtype=torch.float64) * scale
+        cases.append(Case((x,), {"init": x[:4].clone()},
+                          note=f"data scaled by {scale:g} (variance far from 1): the tolerance is relative to it"))
+    memo: dict = {}
+    x = _separated(g, 8)
+    seed = int(torch.randint(2**31, (1,), generator=g))
+    for role in ("default", "repeat"):
+        cases.append(_Linked((x, 8), {"generator": torch.Generator().manual_seed(seed)}, memo=memo, role=role,
+                             note="8 blobs far apart, the default init (k-means++ with the generator), tol and max_iter"
+                             if role == "default" else "the same call again, generator in the same state: the same labels"))
     for n, k, d in ((120, 3, 2), (300, 5, 3), (64, 4, 1)):
         x = _blobs(g, n, k, d, spread=0.4, dtype=torch.float64)
         init = x[torch.randperm(n, generator=g)[:k]].clone()
@@ -152,12 +264,42 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
+def _same_partition(expected: kmeans.KMeansResult, got: tuple) -> str | None:
+    """The default init may draw its random numbers differently from the reference: compare the
+    clustering up to a renumbering of the clusters."""
+    labels, centres, inertia, n_iter = got
+    k = expected.centres.shape[0]
+    if not isinstance(centres, torch.Tensor) or centres.shape != expected.centres.shape:
+        return f"centres: expected a tensor of shape {tuple(expected.centres.shape)}, got {describe(centres)}"
+    pairs = torch.unique(torch.stack([labels.cpu(), expected.labels]), dim=1)
+    if pairs.shape[1] != k or len(set(pairs[0].tolist())) != k:
+        return (f"labels: the {k} far-apart blobs are not the {k} clusters (k-means++ puts one centre in each, "
+                "then the loop converges to the blobs)")
+    order = torch.empty(k, dtype=torch.long)
+    order[pairs[0]] = pairs[1]          # your cluster j is the reference's cluster order[j]
+    return compare_fields(expected, (expected.labels, centres.detach().cpu()[order.argsort()], inertia, n_iter),
+                          ("labels", "centres", "inertia", "n_iter"), *ACCUMULATED)
+
+
 def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> str | None:
     names = ("labels", "centres", "inertia", "n_iter")
-    if isinstance(got, (tuple, list)) and len(got) == 4:
-        problem = _int_tensor(got[0], case.args[0].shape[0])
-        if problem:
-            return "labels: " + problem
+    if not isinstance(got, (tuple, list)) or len(got) != 4:
+        return f"expected a tuple ({', '.join(names)}), got {describe(got)}"
+    problem = _int_tensor(got[0], case.args[0].shape[0])
+    if problem:
+        return "labels: " + problem
+    if isinstance(got[1], torch.Tensor) and got[1].dtype != case.args[0].dtype:
+        return f"centres: wrong dtype: expected {case.args[0].dtype} like x, got {got[1].dtype}"
+    role = getattr(case, "role", "")
+    if role == "default":
+        case.memo["default"] = got[0].detach().cpu().clone()
+        return _same_partition(expected, got)
+    if role == "repeat":
+        first = case.memo.get("default")
+        if first is not None and not torch.equal(first, got[0].cpu()):
+            return ("labels: the same call with a generator in the same state numbered the clusters differently: "
+                    "pass `generator` on to kmeans_plus_plus(x, k, generator)")
+        return _same_partition(expected, got)
     return compare_fields(expected, got, names, *ACCUMULATED)
 
 
@@ -168,35 +310,54 @@ KMEANS = Exercise(
          "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
     function="kmeans",
+    # not kmeans.assign / update_centres / kmeans_plus_plus: the student's kmeans calls its own, which may be
+    # the course's references after fallback
+    off_limits=("sklearn.cluster.KMeans.fit", "sklearn.cluster.k_means"),
+    yourself="write Lloyd's loop yourself (with your assign, update_centres and kmeans_plus_plus)",
 )
 
 
 # ---- 01.features -----------------------------------------------------------------------------
 def _features_reference(image: torch.Tensor, mode: str = "rgb", position_weight: float = 0.0) -> torch.Tensor:
-    """The course's pixel_features, with the grey level checked against scikit-image."""
-    out = features.pixel_features(image, mode, position_weight)
-    if mode == "intensity" and image.shape[0] == 3:
-        from skimage.color import rgb2gray
-
-        grey = torch.from_numpy(rgb2gray(image.permute(1, 2, 0).double().numpy())).float()
-        assert torch.allclose(out[:, 0], grey.reshape(-1), atol=1e-5), "reference disagrees with rgb2gray"
-    return out
+    """pixel_features written out (the course's is off-limits inside the student's, so also here)."""
+    c, h, w = image.shape
+    if mode == "intensity":
+        weights = torch.tensor(features.GRAY_WEIGHTS, dtype=image.dtype, device=image.device)
+        feats = (image[0] if c == 1 else torch.einsum("c,chw->hw", weights, image)).reshape(-1, 1)
+    else:
+        feats = image.expand(3, h, w).reshape(3, -1).T
+    if position_weight > 0:
+        ys = torch.arange(h, dtype=image.dtype, device=image.device) / max(h - 1, 1)
+        xs = torch.arange(w, dtype=image.dtype, device=image.device) / max(w - 1, 1)
+        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+        feats = torch.cat([feats, position_weight * xx.reshape(-1, 1), position_weight * yy.reshape(-1, 1)], 1)
+    return feats
 
 
 def _features_cases(g: torch.Generator) -> list[Case]:
     rgb = torch.rand(3, 4, 5, generator=g)
     grey = torch.rand(1, 3, 3, generator=g)
     cases = [
-        Case((rgb, "intensity"), note="RGB -> grey level"),
-        Case((rgb, "rgb"), note="RGB colours"),
-        Case((rgb, "rgb", 2.0), note="RGB + position (weight 2)"),
-        Case((grey, "rgb"), note="a grey image as RGB"),
+        Case((rgb, "intensity"), note="RGB 4 x 5 -> grey level"),
+        Case((rgb, "rgb"), note="RGB colours, non-square 4 x 5"),
+        Case((rgb,), note="the defaults: mode 'rgb', no position"),
+        Case((rgb, "rgb", 2.0), note="RGB + position (weight 2), non-square 4 x 5"),
+        Case((grey, "rgb"), note="a grey image as RGB (3 equal columns)"),
         Case((grey, "intensity", 0.5), note="grey + position"),
-        Case((torch.rand(3, 1, 6, generator=g), "rgb", 1.0), note="a single row"),
+        Case((torch.rand(3, 1, 6, generator=g), "rgb", 1.0), note="a single row (H = 1): y = 0"),
+        Case((torch.rand(1, 5, 1, generator=g), "intensity", 1.5), note="a single column (W = 1): x = 0"),
+        Case((torch.rand(3, 2, 7, generator=g, dtype=torch.float64), "intensity", 1.0),
+             note="a float64 image gives float64 features"),
     ]
     h, w = (int(v) for v in torch.randint(2, 30, (2,), generator=g))
     cases.append(Case((torch.rand(3, h, w, generator=g), "intensity", float(torch.rand(1, generator=g)) * 3),
                       note=f"random {h} x {w}"))
+    from skimage.color import (
+        rgb2gray,  # the grey level is scikit-image's (the lab says the check compares)
+    )
+
+    grey_level = torch.from_numpy(rgb2gray(rgb.permute(1, 2, 0).double().numpy())).float().reshape(-1, 1)
+    assert torch.allclose(_features_reference(rgb, "intensity"), grey_level, atol=1e-5), "disagrees with rgb2gray"
     return cases
 
 
@@ -206,6 +367,8 @@ FEATURES = Exercise(
     hint="rows are pixels in row-major order: image.reshape(C, -1).T; grey = 0.2125 R + 0.7154 G + 0.0721 B; "
          "x = col / (W - 1), y = row / (H - 1) from torch.meshgrid(..., indexing='ij').",
     function="pixel_features",
+    off_limits=("course_utils.ops.features.pixel_features", "skimage.color.rgb2gray"),
+    yourself="build the features yourself (the grey level with the BT.709 weights)",
 )
 
 
@@ -215,6 +378,8 @@ def _match_cases(g: torch.Generator) -> list[Case]:
         Case((torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([2, 2, 0, 0, 1, 1]), 3, 3), note="a permutation"),
         Case((torch.tensor([0, 0, 0, 1]), torch.tensor([1, 1, 0, 0]), 3, 2), note="cluster 2 is empty -> class 0"),
         Case((torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 2, 2), note="a tie -> lowest class"),
+        Case((torch.tensor([[0, 0, 1], [1, 1, 3]]), torch.tensor([[2, 2, 1], [1, 2, 2]]), 4, 3),
+             note="2-D maps, k = 4 > 3 classes; cluster 2 is empty -> class 0 (not the most common class, 2)"),
     ]
     for n, k, c in ((100, 4, 3), (500, 6, 6)):
         target = torch.randint(c, (n,), generator=g)
@@ -228,11 +393,22 @@ MATCH = Exercise(
     hint="count pixels per (cluster, class) pair, e.g. torch.bincount(clusters * num_classes + target, "
          "minlength=k * num_classes).reshape(k, num_classes), then argmax over classes.",
     function="match_clusters",
+    off_limits=("sklearn.metrics.confusion_matrix", "sklearn.metrics.cluster.contingency_matrix",
+                "torchmetrics.functional.classification.multiclass_confusion_matrix"),
+    yourself="count the (cluster, class) pairs yourself",
 )
 
 
 def _miou_reference(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> float:
-    return segmentation.mean_iou(pred, target, num_classes)
+    """The mean IoU written out (the course's mean_iou is off-limits inside the student's, so also here)."""
+    pred, target = pred.reshape(-1), target.reshape(-1)
+    ious = []
+    for c in range(num_classes):
+        inter = int(((pred == c) & (target == c)).sum())
+        union = int(((pred == c) | (target == c)).sum())
+        if union > 0:
+            ious.append(inter / union)
+    return sum(ious) / len(ious) if ious else float("nan")
 
 
 def _miou_cases(g: torch.Generator) -> list[Case]:
@@ -241,6 +417,8 @@ def _miou_cases(g: torch.Generator) -> list[Case]:
         Case((torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 1, 1]), 3),
              note="class 2 absent from both: left out of the mean"),
         Case((torch.tensor([[0, 1], [2, 2]]), torch.tensor([[0, 0], [2, 1]]), 3), note="2-D maps"),
+        Case((torch.tensor([0, 2, 2, 1, 1]), torch.tensor([0, 0, 1, 1, 1]), 3),
+             note="class 2 occurs only in the prediction: IoU 0, counted in the mean"),
     ]
     for n, c in ((200, 3), (1000, 5)):
         target = torch.randint(c, (n,), generator=g)
@@ -254,6 +432,11 @@ MIOU = Exercise(
     hint="for each class c: inter = ((pred == c) & (target == c)).sum(), union = ((pred == c) | (target == c)).sum(); "
          "average inter / union over the classes with union > 0; return a Python float.",
     function="mean_iou",
+    off_limits=("course_utils.evaluation.segmentation.mean_iou", "course_utils.evaluation.segmentation.per_class_iou",
+                "course_utils.evaluation.segmentation.confusion_matrix",
+                "torchmetrics.functional.classification.multiclass_jaccard_index",
+                "torchmetrics.functional.jaccard_index", "sklearn.metrics.jaccard_score"),
+    yourself="compute the IoUs yourself",
 )
 
 EXERCISES = (ASSIGN, UPDATE, INIT, KMEANS, FEATURES, MATCH, MIOU)

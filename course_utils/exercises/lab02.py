@@ -36,6 +36,7 @@ def _convolutionize_cases(g: torch.Generator) -> list[Case]:
         Case((_linear(g, 3 * 5 * 5, 4), 3, 5), note="RGB 5 x 5 patches, 4 classes"),
         Case((_linear(g, 2 * 3 * 3, 3, bias=False), 2, 3), note="a Linear without bias"),
         Case((_linear(g, 4 * 2 * 4, 5), 4, (2, 4)), note="a non-square 2 x 4 kernel"),
+        Case((_linear(g, 2 * 1 * 3, 3).double(), 2, (1, 3)), note="a float64 Linear, 1 x 3 kernel: the conv is float64 too"),
     ]
     for _ in range(2):
         c, k, n = rand_int(g, 1, 8), rand_int(g, 1, 7), rand_int(g, 1, 10)
@@ -56,14 +57,27 @@ def _convolutionize_verify(case: Case, got: object, expected: nn.Conv2d) -> str 
         return (f"expected kernel {(kh, kw)}, stride 1, no padding, dilation 1, groups 1; got kernel "
                 f"{tuple(got.kernel_size)}, stride {tuple(got.stride)}, padding {tuple(got.padding)}, "
                 f"dilation {tuple(got.dilation)}, groups {got.groups}")
+    if got.weight.dtype != linear.weight.dtype:
+        return f"the conv's weight is {got.weight.dtype}, the Linear's {linear.weight.dtype}: keep the dtype (and device)"
+    if (got.bias is None) != (linear.bias is None):
+        return "the conv must have a bias exactly when the Linear has one (bias=linear.bias is not None)"
+    for name, param in (("weight", got.weight), ("bias", got.bias)):
+        if param is None:
+            continue
+        if not param.requires_grad:
+            return f"the conv's {name} does not require grad: the FCN is fine-tuned after convolutionizing"
+        source = getattr(linear, name)
+        if param.untyped_storage().data_ptr() == source.untyped_storage().data_ptr():
+            return (f"the conv's {name} shares its memory with the Linear's (a view of it): training one would "
+                    f"change the other; copy the values (conv.{name}.copy_(...) under torch.no_grad())")
     g = torch.Generator().manual_seed(kh * 100 + kw)
-    patches = torch.randn(3, c, kh, kw, generator=g)
+    patches = torch.randn(3, c, kh, kw, generator=g, dtype=linear.weight.dtype)
     with torch.no_grad():
         want = linear(patches.flatten(1))[:, :, None, None]
         problem = compare(want, got(patches), *ACCUMULATED, path="conv(patches)")
         if problem:
             return problem + " (on 3 patches of the training size; compare with linear(patches.flatten(1)))"
-        image = torch.randn(1, c, kh + 6, kw + 9, generator=g)
+        image = torch.randn(1, c, kh + 6, kw + 9, generator=g, dtype=linear.weight.dtype)
         problem = compare(expected(image), got(image), *ACCUMULATED, path="conv(larger image)")
     return problem + " (dense scores on a larger image)" if problem else None
 
@@ -117,6 +131,16 @@ def _ce_case(g: torch.Generator, b: int, c: int, h: int, w: int, ignore_index: i
     return Case((logits, target), {"ignore_index": ignore_index}, note=note)
 
 
+def _ce_reference(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = 255) -> torch.Tensor:
+    """F.cross_entropy(logits, target, ignore_index=...) written out (F.cross_entropy is off-limits inside
+    the student's function, so also here): the same value, and the same gradient (0 when every pixel is
+    ignored, where the value is nan)."""
+    losses._check(logits, target)
+    valid = target != ignore_index
+    picked = logits.log_softmax(1).gather(1, target.where(valid, 0).long()[:, None])[:, 0]
+    return -picked[valid].mean()
+
+
 def _ce_cases(g: torch.Generator) -> list[Case]:
     logits = torch.tensor([[[[2.0, 0.0]], [[0.0, 2.0]]]])  # 1 x 2 x 1 x 2
     cases = [
@@ -125,8 +149,11 @@ def _ce_cases(g: torch.Generator) -> list[Case]:
         _ce_case(g, 2, 3, 4, 5, 255, 0.0, "no ignored pixels"),
         _ce_case(g, 2, 4, 6, 6, 255, 0.3, "30% of pixels ignored"),
         _ce_case(g, 1, 3, 3, 3, -1, 0.5, "ignore_index = -1"),
+        _ce_case(g, 2, 3, 3, 5, 0, 0.0, "ignore_index = 0: class 0 (a real class) is ignored, batch 2, 3 x 5"),
+        Case((100 * torch.randn(2, 4, 3, 2, generator=g), torch.randint(4, (2, 3, 2), generator=g)),
+             note="scores of size ~100 (log(softmax) would give -inf): use log_softmax"),
         Case((torch.randn(1, 3, 2, 2, generator=g), torch.full((1, 2, 2), 255)),
-             note="every pixel ignored: 0 / 0 = nan, as F.cross_entropy gives"),
+             note="every pixel ignored: the loss is nan (0 / 0, as F.cross_entropy gives), its gradient 0"),
     ]
     b, c, h, w = rand_int(g, 1, 3), rand_int(g, 2, 8), rand_int(g, 1, 16), rand_int(g, 1, 16)
     cases.append(_ce_case(g, b, c, h, w, 255, 0.2, f"random {b} x {c} x {h} x {w}"))
@@ -134,12 +161,17 @@ def _ce_cases(g: torch.Generator) -> list[Case]:
 
 
 PIXEL_CE = Exercise(
-    "02.pixel_ce", "per-pixel cross-entropy with an ignore index", losses.pixel_cross_entropy, _ce_cases,
+    "02.pixel_ce", "per-pixel cross-entropy with an ignore index", _ce_reference, _ce_cases,
     tolerance=SUMS,
     hint="logp = logits.log_softmax(1); valid = target != ignore_index; pick -logp at the target class "
          "with gather (use target.where(valid, 0) so ignored pixels index a real class), then average "
-         "over the valid pixels only: sum / valid.sum().",
+         "over the valid pixels only: picked[valid].mean().",
     function="pixel_cross_entropy",
+    gradient=(0,),  # the lab trains with it: the loss must carry the reference's gradient w.r.t. the logits
+    off_limits=("torch.nn.functional.cross_entropy", "torch.nn.functional.nll_loss",
+                "torch._C._nn.cross_entropy_loss", "torch._C._nn.nll_loss_nd", "torch._C._nn.nll_loss",
+                "torch._C._nn.nll_loss2d", "course_utils.ops.losses.pixel_cross_entropy"),
+    yourself="write the cross-entropy yourself (log_softmax, gather, mean over the valid pixels)",
 )
 
 
@@ -163,6 +195,10 @@ def _confusion_cases(g: torch.Generator) -> list[Case]:
     cases.append(Case((pred.reshape(3, 10, 10), target.reshape(3, 10, 10), 5), note="random 3 x 10 x 10, 5 classes"))
     pred, target = _labels(g, 500, 7, ignore=0.2)
     cases.append(Case((pred, target, 7), {"ignore_index": 255}, note="random, 20% ignored"))
+    cases.insert(3, Case((torch.tensor([[0, 2, 1], [2, 2, 0]]), torch.tensor([[-1, 2, 1], [0, -1, -1]]), 3),
+                         {"ignore_index": -1}, note="ignore_index = -1, a 2 x 3 map"))
+    cases.insert(4, Case((torch.tensor([255, 3, 255, 0]), torch.tensor([255, 255, 3, 0]), 256),
+                         note="256 classes, ignore_index None: class 255 is a class like the others"))
     return cases
 
 
@@ -171,14 +207,21 @@ CONFUSION = Exercise(
     hint="flatten both; drop pixels whose target is ignore_index; then "
          "torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes).",
     function="confusion_matrix",
+    off_limits=("torchmetrics.functional.classification.multiclass_confusion_matrix",
+                "torchmetrics.functional.confusion_matrix", "sklearn.metrics.confusion_matrix"),
+    yourself="count the (true, predicted) pairs yourself",
 )
 
 
 def _iou_reference(cm: torch.Tensor) -> tuple[float, torch.Tensor, float]:
     """``(pixel accuracy, per-class IoU (NaN = class absent), mean IoU over present classes)``."""
-    iou = segmentation.per_class_iou(cm)
+    cm = cm.double()  # written out: the course's per_class_iou and pixel_accuracy are off-limits
+    tp = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
     present = ~iou.isnan()
-    return segmentation.pixel_accuracy(cm), iou, float(iou[present].mean()) if present.any() else float("nan")
+    accuracy = float(tp.sum() / cm.sum()) if cm.sum() > 0 else float("nan")
+    return accuracy, iou, float(iou[present].mean()) if present.any() else float("nan")
 
 
 def _iou_cases(g: torch.Generator) -> list[Case]:
@@ -203,6 +246,11 @@ IOU = Exercise(
     hint="tp = cm.diagonal(); pixel accuracy = tp.sum() / cm.sum(); union = cm.sum(0) + cm.sum(1) - tp; "
          "iou = tp / union where union > 0, else nan; miou = mean of the non-nan IoUs (iou[~iou.isnan()]).",
     function="segmentation_metrics",
+    off_limits=("course_utils.evaluation.segmentation.per_class_iou", "course_utils.evaluation.segmentation.pixel_accuracy",
+                "course_utils.evaluation.segmentation.mean_over_present",
+                "torchmetrics.functional.classification.multiclass_jaccard_index",
+                "torchmetrics.functional.jaccard_index", "sklearn.metrics.jaccard_score"),
+    yourself="compute the accuracy and the IoUs yourself",
 )
 
 EXERCISES = (CONVOLUTIONIZE, RECEPTIVE_FIELD, PIXEL_CE, CONFUSION, IOU)
