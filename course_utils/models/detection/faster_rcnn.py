@@ -35,7 +35,7 @@ def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 class SmallBackbone(nn.Module):
     """Three stages of ``depth`` convs, widths ``w, 2w, 4w``, at strides 2, 4, 8 (``out_stride=8``) or
     2, 4, 4 with dilation 2 in the third (``out_stride=4``: finer features, same receptive field), plus
-    a 4th at stride 16 (``8w``) when ``fpn``.
+    a 4th at stride 16 (``8w``) when ``fpn``; ``out_channels`` adds a 1x1 conv to that width (no FPN).
 
     ``forward(x)``: ``B x 3 x H x W`` -> ``OrderedDict`` of feature maps. Without FPN: ``{"0": B x 4w x
     H/s x W/s}``; with FPN: ``{"0", "1", "2"}`` at strides 4, 8, 16, each ``fpn_channels`` wide.
@@ -43,7 +43,7 @@ class SmallBackbone(nn.Module):
     """
 
     def __init__(self, width: int = 32, depth: int = 2, fpn: bool = False, fpn_channels: int = 64,
-                 out_stride: int = 8):
+                 out_stride: int = 8, out_channels: int | None = None):
         super().__init__()
         validation.integer("width", width, minimum=1)
         validation.integer("depth", depth, minimum=1)
@@ -60,7 +60,13 @@ class SmallBackbone(nn.Module):
             c_in = c
         self.stages = nn.ModuleList(stages)
         self.fpn = FeaturePyramidNetwork(widths[1:], fpn_channels) if fpn else None
-        self.out_channels = fpn_channels if fpn else widths[-1]
+        # optional 1x1 reduction: a narrower map makes the RPN conv, RoIAlign and box head cheaper
+        self.reduce = None
+        if out_channels is not None and not fpn:
+            validation.integer("out_channels", out_channels, minimum=1)
+            self.reduce = nn.Sequential(nn.Conv2d(widths[-1], out_channels, 1, bias=False),
+                                        nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+        self.out_channels = fpn_channels if fpn else (out_channels or widths[-1])
 
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         features = []
@@ -68,12 +74,12 @@ class SmallBackbone(nn.Module):
             x = stage(x)
             features.append(x)
         if self.fpn is None:
-            return OrderedDict([("0", features[-1])])
+            return OrderedDict([("0", features[-1] if self.reduce is None else self.reduce(features[-1]))])
         return self.fpn(OrderedDict((str(i), f) for i, f in enumerate(features[1:])))
 
 
 def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth: int = 2, fpn: bool = False,
-                      out_stride: int = 4,
+                      out_stride: int = 4, out_channels: int | None = None, sampling_ratio: int = 2,
                       anchor_sizes: Sequence[int] = (12, 24, 48), aspect_ratios: Sequence[float] = (0.5, 1.0, 2.0),
                       representation: int = 256, rpn_batch_size: int = 64, rpn_positive_fraction: float = 0.5,
                       box_batch_size: int = 64, box_positive_fraction: float = 0.5,
@@ -88,7 +94,8 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
     Args:
         num_classes: including the background (labels ``1..num_classes-1`` are the things).
         image_size: the images' side; the transform keeps them at this size.
-        width, depth, fpn, out_stride: the backbone (see :class:`SmallBackbone`).
+        width, depth, fpn, out_stride, out_channels: the backbone (see :class:`SmallBackbone`).
+        sampling_ratio: RoIAlign samples per bin and axis in the box head (its backward pass is slow on a CPU).
         anchor_sizes: anchor sides in pixels; without FPN all on the one map, with FPN split over the
             three levels in order (``len(anchor_sizes)`` must then be a multiple of 3).
         aspect_ratios: anchor ``h / w`` ratios (torchvision's convention).
@@ -101,7 +108,7 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
     validation.integer("image_size", image_size, minimum=16)
     sizes = tuple(validation.integer("anchor size", s, minimum=1) for s in anchor_sizes)
     ratios = tuple(validation.number("aspect ratio", r, minimum=0, strict_minimum=True) for r in aspect_ratios)
-    backbone = SmallBackbone(width, depth, fpn, out_stride=out_stride)
+    backbone = SmallBackbone(width, depth, fpn, out_stride=out_stride, out_channels=out_channels)
     if fpn:
         if len(sizes) % 3:
             raise ValueError(f"with fpn=True anchor_sizes is split over 3 levels: give a multiple of 3 sizes, "
@@ -112,7 +119,7 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
     else:
         per_level, names = (sizes,), ["0"]
     anchors = AnchorGenerator(per_level, (ratios,) * len(per_level))
-    roi_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=2)
+    roi_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=sampling_ratio)
     head = TwoMLPHead(backbone.out_channels * 7 * 7, representation)
     return FasterRCNN(
         backbone, min_size=image_size, max_size=image_size,
