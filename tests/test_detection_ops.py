@@ -9,7 +9,8 @@ from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 
-from course_utils.ops import anchors, box_coder, matcher, nms, proposals, roi_ops
+from course_utils.ops import anchors, box_coder, matcher, proposals, roi_ops
+from course_utils.ops.nms import batched_nms, nms
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -87,23 +88,23 @@ def test_nms_equals_torchvision_with_ties(seed):
     scores = (torch.rand(300, generator=g) * 5).round() / 5               # many equal scores
     idxs = torch.randint(0, 4, (300,), generator=g)
     for t in (0.3, 0.5, 0.7):
-        keep = nms.nms(boxes, scores, t)
+        keep = nms(boxes, scores, t)
         assert keep.dtype == torch.int64 and torch.equal(keep, tv.nms(boxes, scores, t))
-        assert torch.equal(nms.batched_nms(boxes, scores, idxs, t), tv.batched_nms(boxes, scores, idxs, t))
+        assert torch.equal(batched_nms(boxes, scores, idxs, t), tv.batched_nms(boxes, scores, idxs, t))
     many = random_boxes(1200, g)                                          # torchvision's per-class path
     s, i = (torch.rand(1200, generator=g) * 5).round() / 5, torch.randint(0, 3, (1200,), generator=g)
-    assert torch.equal(nms.batched_nms(many, s, i, 0.5), tv.batched_nms(many, s, i, 0.5))
+    assert torch.equal(batched_nms(many, s, i, 0.5), tv.batched_nms(many, s, i, 0.5))
 
 
 def test_nms_edge_cases():
-    assert nms.nms(torch.zeros(0, 4), torch.zeros(0), 0.5).dtype == torch.int64
-    assert nms.batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).shape == (0,)
+    assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).dtype == torch.int64
+    assert batched_nms(torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.long), 0.5).shape == (0,)
     box = torch.tensor([[0.0, 0.0, 10.0, 10.0]] * 3)
-    assert nms.nms(box, torch.tensor([0.5, 0.5, 0.5]), 0.5).tolist() == [0]   # ties: the first one wins
+    assert nms(box, torch.tensor([0.5, 0.5, 0.5]), 0.5).tolist() == [0]   # ties: the first one wins
     point = torch.tensor([[1.0, 1.0, 1.0, 1.0]] * 2)
-    assert nms.nms(point, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0, 1]
+    assert nms(point, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0, 1]
     with pytest.raises(ValueError, match="one score per box"):
-        nms.nms(box, torch.zeros(2), 0.5)
+        nms(box, torch.zeros(2), 0.5)
 
 
 # ---- RoI pooling / RoIAlign ------------------------------------------------------------------
