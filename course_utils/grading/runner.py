@@ -9,6 +9,7 @@ exercises whose result is trained with, probing the gradient (:class:`Probe`).
 from __future__ import annotations
 
 import importlib
+import inspect
 import linecache
 import os
 import signal
@@ -131,6 +132,9 @@ def off_limits(ex: Exercise) -> Iterator[None]:
         obj = _resolve(dotted)
         if obj is None:
             continue
+        # A decorated function (sklearn's parameter validation, skimage's channel handling) shares its
+        # wrapper's code with every function so decorated: recognise the function inside instead.
+        obj = inspect.unwrap(getattr(obj, "__func__", obj))
         code = getattr(obj, "__code__", None)
         if code is not None:
             codes[id(code)] = f"`{_short(dotted)}` is off-limits inside it"
