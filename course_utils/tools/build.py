@@ -128,7 +128,8 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
         print(f"executing {path.relative_to(root)} (profile {os.environ['COURSE_PROFILE']}) ...", flush=True)
         notebook = nbformat.read(path, as_version=4)
         NotebookClient(notebook, timeout=timeout, kernel_name="python3", record_timing=False,
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}},
+                       extra_arguments=["--IPKernelApp.log_level=ERROR"]).execute()  # see tools/slides.py
         atomic_write(path, nbformat.writes(notebook) + "\n")
 
 
