@@ -238,11 +238,11 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
         config: a :class:`TrainConfig` (defaults if ``None``).
         loss_fn: ``loss_fn(model(inputs), targets) -> loss`` (tensor or dict of tensors); ``None``
             means ``model(inputs, targets)`` returns the loss (torchvision detection models).
-        evaluate: ``evaluate(model) -> {"name": value}``, called every ``eval_every`` steps and at the
-            end, in eval mode under ``torch.no_grad()``.
-        profile: the lab's :class:`~course_utils.config.Profile`: its device, and its choice of mixed
-            precision and ``torch.compile`` (:meth:`~course_utils.config.Profile.runtime`). ``None``:
-            the machine's profile. ``config.device`` / ``amp`` / ``compile``, when set, override it.
+        evaluate: ``evaluate(model) -> {"name": value}``, every ``eval_every`` steps and at the end
+            (eval mode, no gradients).
+        profile: the lab's :class:`~course_utils.config.Profile` (``None``: this machine's): the device,
+            AMP and ``torch.compile`` (:meth:`~course_utils.config.Profile.runtime`); ``config.device`` /
+            ``amp`` / ``compile``, when set, override it.
     """
     config = _checked(model, config, loss_fn, evaluate, profile)
     profile = profile or current_profile()
