@@ -42,7 +42,7 @@ PROFILES = {
            "batch": 4, "steps": 100, "lr": 4e-3, "warmup": 10, "n_val": 32, "pool": 256},
     "cpu": {"size": 96, "max_things": 3, "width": 32, "depth": 2, "fpn": 0, "stride": 4, "anchors": "12,24,48",
             "ratios": "0.5,1.0,2.0", "rep": 256, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.5,
-            "batch": 4, "steps": 800, "lr": 4e-3, "warmup": 50, "n_val": 128, "pool": 2048},
+            "batch": 4, "steps": 1200, "lr": 4e-3, "warmup": 50, "n_val": 128, "pool": 2048},
     "gpu": {"size": 128, "max_things": 4, "width": 48, "depth": 3, "fpn": 0, "stride": 4, "anchors": "16,32,64",
             "ratios": "0.5,1.0,2.0", "rep": 512, "rpn_batch": 128, "box_batch": 128, "box_pos": 0.5,
             "batch": 16, "steps": 6000, "lr": 2e-3, "warmup": 300, "n_val": 512, "pool": 0},
