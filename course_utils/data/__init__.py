@@ -3,10 +3,12 @@
 - ``scenes``: synthetic scenes (stuff and things) with every kind of label, rendered on any device;
 - ``datasets``: scenes as a torch ``Dataset`` (torchvision's detection convention) and collate functions;
 - ``batches``: :class:`SceneBatches` (batch ``step`` of scenes) for the training loop;
-- ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data.
+- ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data;
+  ``coco``: COCO-format detection data (an images folder and an instances JSON).
 """
 
 from course_utils.data.batches import SceneBatches, to_device
+from course_utils.data.coco import CocoDetection
 from course_utils.data.datasets import SceneDataset, collate_detection, collate_segmentation
 from course_utils.data.folders import VOCFolder
 from course_utils.data.images import OFFLINE_IMAGES, load_image
@@ -18,6 +20,6 @@ from course_utils.data.scenes import (
 )
 
 __all__ = [
-    "OFFLINE_IMAGES", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
+    "CocoDetection", "OFFLINE_IMAGES", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
     "collate_segmentation", "load_image", "render_scenes", "three_intensity_image", "to_device",
 ]
