@@ -33,7 +33,7 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory unit notebooks
 
 unit: $(STAMP) browser-deps
-	COURSE_PROFILE=ci $(PYTEST) tests
+	COURSE_PROFILE=ci $(PYTEST) --durations=15 tests
 
 notebooks: $(STAMP)
 	$(BIN)/course build --check
