@@ -318,22 +318,6 @@ KMEANS = Exercise(
 
 
 # ---- 01.features -----------------------------------------------------------------------------
-def _features_reference(image: torch.Tensor, mode: str = "rgb", position_weight: float = 0.0) -> torch.Tensor:
-    """pixel_features written out (the course's is off-limits inside the student's, so also here)."""
-    c, h, w = image.shape
-    if mode == "intensity":
-        weights = torch.tensor(features.GRAY_WEIGHTS, dtype=image.dtype, device=image.device)
-        feats = (image[0] if c == 1 else torch.einsum("c,chw->hw", weights, image)).reshape(-1, 1)
-    else:
-        feats = image.expand(3, h, w).reshape(3, -1).T
-    if position_weight > 0:
-        ys = torch.arange(h, dtype=image.dtype, device=image.device) / max(h - 1, 1)
-        xs = torch.arange(w, dtype=image.dtype, device=image.device) / max(w - 1, 1)
-        yy, xx = torch.meshgrid(ys, xs, indexing="ij")
-        feats = torch.cat([feats, position_weight * xx.reshape(-1, 1), position_weight * yy.reshape(-1, 1)], 1)
-    return feats
-
-
 def _features_cases(g: torch.Generator) -> list[Case]:
     rgb = torch.rand(3, 4, 5, generator=g)
     grey = torch.rand(1, 3, 3, generator=g)
@@ -357,17 +341,17 @@ def _features_cases(g: torch.Generator) -> list[Case]:
     )
 
     grey_level = torch.from_numpy(rgb2gray(rgb.permute(1, 2, 0).double().numpy())).float().reshape(-1, 1)
-    assert torch.allclose(_features_reference(rgb, "intensity"), grey_level, atol=1e-5), "disagrees with rgb2gray"
+    assert torch.allclose(features.pixel_features(rgb, "intensity"), grey_level, atol=1e-5), "disagrees with rgb2gray"
     return cases
 
 
 FEATURES = Exercise(
-    "01.features", "pixel features: intensity / RGB (+ x, y)", _features_reference, _features_cases,
+    "01.features", "pixel features: intensity / RGB (+ x, y)", features.pixel_features, _features_cases,
     tolerance=SUMS,
     hint="rows are pixels in row-major order: image.reshape(C, -1).T; grey = 0.2125 R + 0.7154 G + 0.0721 B; "
          "x = col / (W - 1), y = row / (H - 1) from torch.meshgrid(..., indexing='ij').",
     function="pixel_features",
-    off_limits=("course_utils.ops.features.pixel_features", "skimage.color.rgb2gray"),
+    off_limits=("skimage.color.rgb2gray",),  # and the course's pixel_features: the reference, off-limits by itself
     yourself="build the features yourself (the grey level with the BT.709 weights)",
 )
 
