@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from course_utils.evaluation import segmentation
+from course_utils.exercises.cases import LIBRARY_IOU
 from course_utils.grading.compare import compare, compare_fields, describe
 from course_utils.grading.exercise import ACCUMULATED, SUMS, TIGHT, Case, Exercise
 from course_utils.ops import features, kmeans
@@ -417,9 +418,7 @@ MIOU = Exercise(
          "average inter / union over the classes with union > 0; return a Python float.",
     function="mean_iou",
     off_limits=("course_utils.evaluation.segmentation.mean_iou", "course_utils.evaluation.segmentation.per_class_iou",
-                "course_utils.evaluation.segmentation.confusion_matrix",
-                "torchmetrics.functional.classification.multiclass_jaccard_index",
-                "torchmetrics.functional.jaccard_index", "sklearn.metrics.jaccard_score"),
+                "course_utils.evaluation.segmentation.confusion_matrix", *LIBRARY_IOU),
     yourself="compute the IoUs yourself",
 )
 

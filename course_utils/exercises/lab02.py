@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_utils.evaluation import segmentation
-from course_utils.exercises.cases import rand_int
+from course_utils.exercises.cases import LIBRARY_IOU, rand_int
 from course_utils.grading.compare import compare, compare_fields, describe
 from course_utils.grading.exercise import (
     ACCUMULATED,
@@ -247,9 +247,7 @@ IOU = Exercise(
          "iou = tp / union where union > 0, else nan; miou = mean of the non-nan IoUs (iou[~iou.isnan()]).",
     function="segmentation_metrics",
     off_limits=("course_utils.evaluation.segmentation.per_class_iou", "course_utils.evaluation.segmentation.pixel_accuracy",
-                "course_utils.evaluation.segmentation.mean_over_present",
-                "torchmetrics.functional.classification.multiclass_jaccard_index",
-                "torchmetrics.functional.jaccard_index", "sklearn.metrics.jaccard_score"),
+                "course_utils.evaluation.segmentation.mean_over_present", *LIBRARY_IOU),
     yourself="compute the accuracy and the IoUs yourself",
 )
 
