@@ -18,6 +18,7 @@ LABS: dict[str, str] = {
     "03": "upsampling variants",
     "04": "transposed convolution as a matrix",
     "05": "from R-CNN to Faster R-CNN",
+    "06": "YOLO: detection without proposals",
 }
 
 
