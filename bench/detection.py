@@ -1,11 +1,18 @@
-"""Lab 05: train the small Faster R-CNN on synthetic scenes; score box mAP; time the proposal generator.
+"""Labs 05 and 06: train the small Faster R-CNN and the tiny YOLO on the same synthetic scenes; score box
+mAP on lab 05's validation scenes; compare their inference speed; time the proposal generator.
 
-    python bench/detection.py --profile cpu            # ci | cpu | gpu (default: the course's profile)
-    python bench/detection.py --set steps=300 lr=3e-3  # override profile settings (experiments)
-    python bench/detection.py --skip-proposals         # only the detector
+    python bench/detection.py --profile cpu               # ci | cpu | gpu (default: the course's profile)
+    python bench/detection.py --only yolo                 # some parts: faster_rcnn, yolo, compare, proposals
+    python bench/detection.py --skip-yolo --skip-proposals
+    python bench/detection.py --set steps=300 lr=3e-3     # override Faster R-CNN settings (experiments)
+    python bench/detection.py --only yolo --set-yolo steps=300 grid=12
 
-Targets (lab 05): box mAP50 >= 0.90 in the gpu profile, >= 0.70 in the cpu profile (about 3.5 min
-of training on 2 CPU cores). Prints ``RESULT {...json...}`` lines (protocol: bench/run_all.py).
+The recipes are those of ``course_utils/models/detection/recipes.py`` (FASTER_RCNN, YOLO): what labs 05
+and 06 train. Targets: Faster R-CNN box mAP50 >= 0.90 (gpu), >= 0.70 (cpu); YOLO mAP50 >= 0.80 (gpu),
+>= 0.60 (cpu, training <= about 150 s on 2 cores); YOLO inference >= 3x the Faster R-CNN's images/s on
+the same device (gpu). ``compare`` times both detectors at batch 1 and 16 on the validation scenes
+(with the models trained in this run; an untrained one when its training is skipped: the cost of
+inference hardly depends on the weights). Prints ``RESULT {...json...}`` lines (protocol: bench/run_all.py).
 """
 
 from __future__ import annotations
@@ -21,66 +28,51 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
-from course_utils.config import get_device, profile_name
+from course_utils.config import Profile, get_device, profile_name
 from course_utils.data import SceneConfig, render_scenes
 from course_utils.evaluation.detection import box_map
-from course_utils.models.detection import detect, small_faster_rcnn
-from course_utils.training import TrainConfig, train
+from course_utils.models.detection import detect, recipes, yolo_detect
 
-try:
-    from course_utils.data import SceneBatches
-except ImportError:  # before the move out of training.py
-    from course_utils.training import SceneBatches
-
-# What each profile trains (measurements in the lab-05 report). Scenes: side ``size`` px, 1..max_things
-# things. Model: backbone width/depth, output stride 4 (dilated 3rd stage) or 8, FPN or not, anchor sides
-# x ratios (h / w), box-head width ``rep``; sampling: anchors per image for the RPN loss (``rpn_batch``),
-# proposals per image for the box head (``box_batch``) and their positive fraction (``box_pos``).
-PROFILES = {
-    "ci": {"size": 96, "max_things": 3, "width": 16, "depth": 2, "fpn": 0, "stride": 4, "anchors": "12,24,48",
-           "ratios": "0.5,1.0,2.0", "rep": 128, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.5,
-           "batch": 4, "steps": 100, "lr": 4e-3, "warmup": 10, "n_val": 32, "pool": 256},
-    "cpu": {"size": 96, "max_things": 3, "width": 32, "depth": 2, "fpn": 0, "stride": 4, "anchors": "12,24,48",
-            "ratios": "0.5,1.0,2.0", "rep": 256, "rpn_batch": 64, "box_batch": 64, "box_pos": 0.5,
-            "batch": 4, "steps": 1200, "lr": 4e-3, "warmup": 50, "n_val": 128, "pool": 2048},
-    "gpu": {"size": 128, "max_things": 4, "width": 48, "depth": 3, "fpn": 0, "stride": 4, "anchors": "16,32,64",
-            "ratios": "0.5,1.0,2.0", "rep": 512, "rpn_batch": 128, "box_batch": 128, "box_pos": 0.5,
-            "batch": 16, "steps": 6000, "lr": 2e-3, "warmup": 300, "n_val": 512, "pool": 0},
-}
-TARGETS = {"ci": None, "cpu": 0.70, "gpu": 0.90}
+TARGETS = {"faster_rcnn": {"ci": None, "cpu": 0.70, "gpu": 0.90}, "yolo": {"ci": None, "cpu": 0.60, "gpu": 0.80}}
+SPEED_TARGET = {"ci": None, "cpu": None, "gpu": 3.0}     # YOLO images/s over the Faster R-CNN's (batch 16)
+NAMES = {"faster_rcnn": "Faster R-CNN", "yolo": "YOLO"}
+LAB = {"faster_rcnn": "05", "yolo": "06"}
 
 
 def load() -> float:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
-def build(p: dict, num_classes: int) -> torch.nn.Module:
-    return small_faster_rcnn(num_classes, p["size"], width=p["width"], depth=p["depth"], fpn=bool(p["fpn"]),
-                             out_stride=p.get("stride", 8), out_channels=p.get("out_channels") or None,
-                             sampling_ratio=p.get("sampling", 2),
-                             anchor_sizes=tuple(int(a) for a in p["anchors"].split(",")),
-                             aspect_ratios=tuple(float(r) for r in p["ratios"].split(",")),
-                             representation=p["rep"], rpn_batch_size=p["rpn_batch"],
-                             box_batch_size=p["box_batch"], box_positive_fraction=p["box_pos"])
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
-def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_every: int,
-                   save: str | None = None) -> dict:
-    scenes = SceneConfig(size=p["size"], max_things=p["max_things"])
-    val = render_scenes(scenes, range(p["n_val"]), seed=10_000 + seed)   # unseen scenes
-    val_targets = [val.target(i) for i in range(len(val))]
-    model = build(p, len(scenes.detection_classes))
-    params = sum(q.numel() for q in model.parameters())
-    batches = SceneBatches(scenes, p["batch"], seed=seed, device=device, task="detection", pool=p["pool"] or None)
-    config = TrainConfig(steps=p["steps"], lr=p["lr"], warmup=p["warmup"], seed=seed, device=str(device),
-                         progress=sys.stderr.isatty(), eval_every=eval_every, grad_clip=10.0,
-                         compile=False)  # torch.compile does not pay off on torchvision's detection models
+def predict(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_size: int = 16) -> list[dict]:
+    return yolo_detect(model, images, batch_size=batch_size) if kind == "yolo" else detect(model, images, batch_size)
+
+
+def images_per_s(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> float:
+    """Detection throughput (network and decoding / post-processing, results on the CPU), after a warm-up batch."""
+    predict(kind, model, images[:batch_size], batch_size)
+    sync(device)
+    tick = time.perf_counter()
+    predict(kind, model, images, batch_size)
+    sync(device)
+    return len(images) / (time.perf_counter() - tick)
+
+
+def bench_detector(kind: str, profile: str, p: dict, device: torch.device, seed: int, eval_every: int,
+                   save: str | None = None) -> tuple[dict, torch.nn.Module]:
+    """Train one detector with its recipe (``kind``: faster_rcnn or yolo); score it on the validation scenes."""
+    val, val_targets = recipes.validation_scenes(p, seed)
+    train_fn = recipes.train_yolo if kind == "yolo" else recipes.train_faster_rcnn
     load_start, start, cpu_start = load(), time.perf_counter(), time.process_time()
     infer = {}
 
     def evaluate(m: torch.nn.Module) -> dict[str, float]:
         tick = time.perf_counter()
-        preds = detect(m, val.images)
+        preds = predict(kind, m, val.images)
         infer["images_per_s"] = len(preds) / (time.perf_counter() - tick)
         scores = box_map(preds, val_targets)
         agnostic = box_map([dict(d, labels=torch.ones_like(d["labels"])) for d in preds],
@@ -89,28 +81,62 @@ def bench_detector(profile: str, p: dict, device: torch.device, seed: int, eval_
               f"mAP {scores['map']:.3f} (class-agnostic mAP50 {agnostic['map_50']:.3f})", flush=True)
         return scores
 
-    history = train(model, batches, config, evaluate=evaluate)
+    model, history = train_fn(p, Profile(profile, device), evaluate=evaluate, seed=seed,
+                              progress=sys.stderr.isatty(), eval_every=eval_every)
     if save:
-        torch.save(model.state_dict(), save)
+        recipes.save_trained(model, p, save)
     cpu_seconds = time.process_time() - cpu_start      # both threads, training and evaluations
-    target = TARGETS[profile]
+    params = sum(q.numel() for q in model.parameters())
+    target = TARGETS[kind][profile]
     curve = [[s, round(v, 4)] for s, v in zip(history.eval_seconds, history.metrics["map_50"])]
-    print(f"Faster R-CNN, profile {profile} on {device} ({torch.get_num_threads()} threads), {params / 1e6:.2f} M "
+    train_rate = p["steps"] * p["batch"] / history.seconds
+    print(f"{NAMES[kind]}, profile {profile} on {device} ({torch.get_num_threads()} threads), {params / 1e6:.2f} M "
           f"params: {p['steps']} steps x {p['batch']} scenes of {p['size']} px, 1-{p['max_things']} things; "
-          f"training {history.seconds:.1f} s, {p['steps'] * p['batch'] / history.seconds:.1f} images/s; "
-          f"inference {infer['images_per_s']:.1f} images/s; {cpu_seconds:.0f} s CPU time in all; load {load_start} -> {load()}")
+          f"training {history.seconds:.1f} s, {train_rate:.1f} images/s; inference {infer['images_per_s']:.1f} "
+          f"images/s; {cpu_seconds:.0f} s CPU time in all; load {load_start} -> {load()}")
     print(f"validation ({p['n_val']} unseen scenes): mAP50 {history.last('map_50'):.3f}, "
           f"mAP {history.last('map'):.3f}" + (f" (target mAP50 {target})" if target else ""))
-    result = {"lab": "05", "name": "faster_rcnn", "metric": "box mAP50", "value": round(history.last("map_50"), 4),
+    result = {"lab": LAB[kind], "name": kind, "metric": "box mAP50", "value": round(history.last("map_50"), 4),
               "target": target, "seconds": round(history.seconds, 1), "map": round(history.last("map"), 4),
-              "train_images_per_s": round(p["steps"] * p["batch"] / history.seconds, 1),
-              "infer_images_per_s": round(infer["images_per_s"], 1), "params_M": round(params / 1e6, 2), "cpu_seconds": round(cpu_seconds, 1),
-              "profile": profile, "device": str(device), "load": [load_start, load()], "curve": curve,
-              "settings": p}
+              "train_images_per_s": round(train_rate, 1), "infer_images_per_s": round(infer["images_per_s"], 1),
+              "params_M": round(params / 1e6, 2), "cpu_seconds": round(cpu_seconds, 1), "profile": profile,
+              "device": str(device), "load": [load_start, load()], "curve": curve,
+              "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
     reached = [s for s, v in curve if target is not None and v >= target]
     if reached:
         result["seconds_to_target"] = reached[0]
-    return result
+    return result, model
+
+
+def bench_compare(profile: str, settings: dict[str, dict], models: dict[str, torch.nn.Module],
+                  device: torch.device, seed: int) -> dict:
+    """Images/s of both detectors at batch 1 and 16 on the same device and validation scenes."""
+    if settings["yolo"]["size"] != settings["faster_rcnn"]["size"]:
+        raise ValueError("the two recipes must use the same scenes to be compared")
+    val, _ = recipes.validation_scenes(settings["yolo"], seed)
+    scenes = recipes.scene_config(settings["yolo"])
+    build = {"yolo": lambda: recipes.build_yolo(settings["yolo"], len(scenes.things)),
+             "faster_rcnn": lambda: recipes.build_faster_rcnn(settings["faster_rcnn"], len(scenes.detection_classes))}
+    trained = {k: k in models for k in build}
+    rates = {}
+    for kind in ("yolo", "faster_rcnn"):
+        model = (models.get(kind) or build[kind]()).to(device)
+        for b in (1, 16):
+            rates[kind, b] = images_per_s(kind, model, val.images, b, device)
+    for b in (1, 16):
+        print(f"batch {b:2d}: YOLO {rates['yolo', b]:7.1f} images/s, Faster R-CNN {rates['faster_rcnn', b]:7.1f} "
+              f"images/s ({rates['yolo', b] / rates['faster_rcnn', b]:.1f}x) on {device}, {len(val)} scenes "
+              f"(load {load()})")
+    n = len(val)
+    return {"lab": "06", "name": "yolo vs faster_rcnn", "metric": "speed vs Faster R-CNN, batch 16 (x)",
+            "value": round(rates["yolo", 16] / rates["faster_rcnn", 16], 2), "target": SPEED_TARGET[profile],
+            "peer": "lab 05's Faster R-CNN", "seconds": round(n / rates["yolo", 16], 3),
+            "peer_seconds": round(n / rates["faster_rcnn", 16], 3),
+            "speedup_batch_1": round(rates["yolo", 1] / rates["faster_rcnn", 1], 2),
+            "yolo_images_per_s": {"1": round(rates["yolo", 1], 1), "16": round(rates["yolo", 16], 1)},
+            "faster_rcnn_images_per_s": {"1": round(rates["faster_rcnn", 1], 1),
+                                         "16": round(rates["faster_rcnn", 16], 1)},
+            "trained": trained, "images": n, "profile": profile, "device": str(device), "load": load()}
 
 
 def bench_rcnn_speed(profile: str, images: torch.Tensor, proposals: list[torch.Tensor]) -> dict:
@@ -182,27 +208,63 @@ def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
     return results
 
 
+def override(p: dict, items: list[str]) -> dict:
+    """``KEY=VALUE`` overrides of a recipe, each VALUE read as the type of the recipe's value."""
+    p = dict(p)
+    for item in items:
+        key, value = item.split("=")
+        if key not in p:
+            raise SystemExit(f"unknown setting {key!r}; the recipe has {', '.join(sorted(p))}")
+        old = p[key]
+        if value.lower() == "none":
+            p[key] = None
+        elif isinstance(old, bool):
+            p[key] = value.lower() in ("1", "true", "yes")
+        elif isinstance(old, tuple):
+            p[key] = tuple(type(old[0])(v) for v in value.split(","))
+        elif old is None:
+            p[key] = int(value)
+        else:
+            p[key] = type(old)(value)
+    return p
+
+
+PARTS = ("faster_rcnn", "yolo", "compare", "proposals")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    parser.add_argument("--profile", choices=sorted(recipes.FASTER_RCNN), default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every n steps")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None, help="run only these parts")
+    parser.add_argument("--skip-detector", "--skip-faster-rcnn", dest="skip_faster_rcnn", action="store_true",
+                        help="no Faster R-CNN training")
+    parser.add_argument("--skip-yolo", action="store_true", help="no YOLO training")
+    parser.add_argument("--skip-compare", action="store_true", help="no inference speed comparison")
     parser.add_argument("--skip-proposals", action="store_true")
-    parser.add_argument("--skip-detector", action="store_true")
-    parser.add_argument("--save", default=None, help="save the trained detector's state_dict to this file")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override profile settings")
+    parser.add_argument("--save", default=None, help="save the trained Faster R-CNN here (recipes.save_trained)")
+    parser.add_argument("--save-yolo", default=None, help="save the trained YOLO here (recipes.save_trained)")
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Faster R-CNN settings")
+    parser.add_argument("--set-yolo", nargs="*", default=[], metavar="KEY=VALUE", help="override YOLO settings")
     args = parser.parse_args(argv)
     device = get_device()
     profile = args.profile or profile_name(device)
-    p = dict(PROFILES[profile])
-    for item in args.set:
-        key, value = item.split("=")
-        p[key] = value if isinstance(p[key], str) else type(p[key])(value)
-    results = []
-    if not args.skip_detector:
-        results.append(bench_detector(profile, p, device, args.seed, args.eval_every, args.save))
-    if not args.skip_proposals:
-        results += bench_proposals(profile, p, args.seed)
+    settings = {"faster_rcnn": override(recipes.FASTER_RCNN[profile], args.set),
+                "yolo": override(recipes.YOLO[profile], args.set_yolo)}
+    skip = {"faster_rcnn": args.skip_faster_rcnn, "yolo": args.skip_yolo, "compare": args.skip_compare,
+            "proposals": args.skip_proposals}
+    parts = [part for part in PARTS if (part in args.only if args.only else not skip[part])]
+    results, models = [], {}
+    for kind in ("faster_rcnn", "yolo"):
+        if kind in parts:
+            result, models[kind] = bench_detector(kind, profile, settings[kind], device, args.seed, args.eval_every,
+                                                  args.save if kind == "faster_rcnn" else args.save_yolo)
+            results.append(result)
+    if "compare" in parts:
+        results.append(bench_compare(profile, settings, models, device, args.seed))
+    if "proposals" in parts:
+        results += bench_proposals(profile, settings["faster_rcnn"], args.seed)
     for result in results:
         print("RESULT " + json.dumps(result))
     return 0

@@ -1,4 +1,5 @@
-"""Detectors for lab 05: a small torchvision Faster R-CNN, and tiny R-CNN / Fast R-CNN for comparison."""
+"""Detectors for labs 05 and 06: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
+a tiny YOLOv1, and their measured recipes (:mod:`course_utils.models.detection.recipes`)."""
 
 from course_utils.models.detection.faster_rcnn import (
     SmallBackbone,
@@ -11,5 +12,12 @@ from course_utils.models.detection.rcnn import (
     detection_loss,
     proposal_targets,
 )
+from course_utils.models.detection.yolo import (
+    TinyYOLO,
+    YoloBatches,
+    grid_targets,
+    yolo_detect,
+)
 
-__all__ = ["RCNN", "FastRCNN", "SmallBackbone", "detect", "detection_loss", "proposal_targets", "small_faster_rcnn"]
+__all__ = ["RCNN", "FastRCNN", "SmallBackbone", "TinyYOLO", "YoloBatches", "detect", "detection_loss", "grid_targets",
+           "proposal_targets", "small_faster_rcnn", "yolo_detect"]

@@ -1,0 +1,222 @@
+"""The measured per-profile recipes of lab 05's Faster R-CNN and lab 06's YOLO: one home for them.
+
+    S = FASTER_RCNN[P.name]                               # scenes, model, sampling, schedule
+    model, history = train_faster_rcnn(S, P)              # what lab 05 trains
+    save_trained(model, S, "trained/05_faster_rcnn_cpu.pt")
+    faster = trained_faster_rcnn(P)                       # lab 06: lab 05's detector, loaded or trained here
+    yolo, history = train_yolo(YOLO[P.name], P)
+
+Both detectors see the same scenes: ``SceneConfig(size, max_things)``, training scenes from
+``SceneBatches(..., seed=0, pool=pool)``, and lab 05's validation scenes
+``render_scenes(scenes, range(n_val), seed=10_000)`` (:func:`validation_scenes`). Training times and
+scores are in bench/RESULTS.md (``python bench/detection.py``); the ``gpu`` recipes' figures there are
+the ones measured on a GPU, or marked unmeasured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.config import Profile, get_device
+from course_utils.data.batches import SceneBatches
+from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
+from course_utils.files import atomic_torch_save
+from course_utils.models.detection.faster_rcnn import small_faster_rcnn
+from course_utils.models.detection.yolo import TinyYOLO, YoloBatches
+from course_utils.ops.yolo import yolo_loss_terms
+from course_utils.training import History, TrainConfig, train
+
+VALIDATION_SEED = 10_000   # lab 05's validation scenes: render_scenes(scenes, range(n_val), seed=10_000)
+
+# Lab 05 (solutions/05_rcnn.ipynb). cpu, measured: 1000 steps in 173 s on 2 quiet cores, box mAP 0.603,
+# mAP50 0.776 on the 128 validation scenes. Stride-4 features (out_stride 4), anchors scaled with the scenes.
+FASTER_RCNN: dict[str, dict[str, Any]] = {
+    "ci": {"size": 96, "max_things": 3, "width": 16, "depth": 2, "rep": 128, "batch": 4, "steps": 60, "lr": 4e-3,
+           "warmup": 10, "n_val": 32, "pool": 256, "anchors": (12, 24, 48), "rpn_batch": 64, "box_batch": 64},
+    "cpu": {"size": 96, "max_things": 3, "width": 32, "depth": 2, "rep": 256, "batch": 4, "steps": 1000, "lr": 4e-3,
+            "warmup": 50, "n_val": 128, "pool": 2048, "anchors": (12, 24, 48), "rpn_batch": 64, "box_batch": 64},
+    "gpu": {"size": 128, "max_things": 4, "width": 48, "depth": 3, "rep": 512, "batch": 16, "steps": 6000,
+            "lr": 2e-3, "warmup": 300, "n_val": 512, "pool": None, "anchors": (16, 32, 64), "rpn_batch": 128,
+            "box_batch": 128},
+}
+
+# Lab 06 (bench/detection.py --only yolo). Same scenes as lab 05. grid 6 = stride 16 on 96-px scenes:
+# 1.35 % of the objects share a cell with an earlier one (lost to the target; grid 12: 0.32 %).
+YOLO: dict[str, dict[str, Any]] = {
+    "ci": {"size": 96, "max_things": 3, "grid": 6, "num_boxes": 2, "width": 16, "depth": 2, "batch": 16,
+           "steps": 60, "lr": 3e-3, "warmup": 10, "weight_decay": 1e-4, "n_val": 32, "pool": 256, "flip": True},
+    "cpu": {"size": 96, "max_things": 3, "grid": 6, "num_boxes": 2, "width": 32, "depth": 2, "batch": 16,
+            "steps": 500, "lr": 3e-3, "warmup": 30, "weight_decay": 1e-4, "n_val": 128, "pool": 2048, "flip": True},
+    "gpu": {"size": 128, "max_things": 4, "grid": 8, "num_boxes": 2, "width": 48, "depth": 3, "batch": 32,
+            "steps": 6000, "lr": 2e-3, "warmup": 300, "weight_decay": 1e-4, "n_val": 512, "pool": None,
+            "flip": True},
+}
+
+# rough training times of the Faster R-CNN recipes, for the message printed before training it
+_FASTER_RCNN_TIME = {"ci": "about 15 s on 2 CPU cores", "cpu": "about 3 min on 2 CPU cores",
+                     "gpu": "unmeasured; tens of minutes on a GPU"}
+
+
+def _profile(profile: Profile | str) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if isinstance(profile, str):
+        return Profile(profile, get_device())
+    raise TypeError(f"profile must be the lab's Profile (P) or a profile name, got {type(profile).__name__}")
+
+
+def _settings(settings: object, known: Mapping[str, dict]) -> dict[str, Any]:
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be a dict of one recipe (e.g. {min(known)!r}'s), got "
+                        f"{type(settings).__name__}")
+    missing = sorted(set(known["cpu"]) - set(settings))
+    if missing:
+        raise ValueError(f"settings miss {missing}; start from a recipe, e.g. dict(YOLO['cpu'], steps=100)")
+    return dict(settings)
+
+
+def scene_config(settings: Mapping[str, Any]) -> SceneConfig:
+    """The scenes of a recipe: ``SceneConfig(size, max_things)``."""
+    return SceneConfig(size=settings["size"], max_things=settings["max_things"])
+
+
+def validation_scenes(settings: Mapping[str, Any], seed: int = 0) -> tuple[Scenes, list[dict]]:
+    """Lab 05's validation scenes of a recipe (``n_val`` of them, rendered with seed ``10_000 + seed``) and
+    their targets: ``(scenes, [scenes.target(i), ...])``."""
+    scenes = render_scenes(scene_config(settings), range(settings["n_val"]), seed=VALIDATION_SEED + seed)
+    return scenes, [scenes.target(i) for i in range(len(scenes))]
+
+
+def build_faster_rcnn(settings: Mapping[str, Any], num_classes: int) -> nn.Module:
+    """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background."""
+    s = _settings(settings, FASTER_RCNN)
+    return small_faster_rcnn(num_classes, s["size"], width=s["width"], depth=s.get("depth", 2), out_stride=4,
+                             anchor_sizes=tuple(s["anchors"]), representation=s["rep"],
+                             rpn_batch_size=s["rpn_batch"], box_batch_size=s["box_batch"], box_positive_fraction=0.5)
+
+
+def build_yolo(settings: Mapping[str, Any], num_classes: int) -> TinyYOLO:
+    """Lab 06's :class:`TinyYOLO` with a recipe's settings (stride ``size / grid``); ``num_classes`` = the
+    thing classes ``C`` (YOLO has no background class)."""
+    s = _settings(settings, YOLO)
+    if s["size"] % s["grid"]:
+        raise ValueError(f"size {s['size']} must be a multiple of grid {s['grid']}")
+    return TinyYOLO(num_classes, s["grid"], s["num_boxes"], s["width"], stride=s["size"] // s["grid"],
+                    depth=s["depth"])
+
+
+def train_faster_rcnn(settings: Mapping[str, Any], profile: Profile | str,
+                      evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, seed: int = 0,
+                      progress: bool = True, eval_every: int = 0) -> tuple[nn.Module, History]:
+    """Lab 05's training run of a recipe (model seeded with ``torch.manual_seed(seed)``): ``(model, history)``."""
+    s, profile = _settings(settings, FASTER_RCNN), _profile(profile)
+    scenes = scene_config(s)
+    torch.manual_seed(seed)
+    model = build_faster_rcnn(s, len(scenes.detection_classes))
+    batches = SceneBatches(scenes, s["batch"], seed=seed, task="detection", pool=s["pool"], profile=profile)
+    config = TrainConfig(steps=s["steps"], lr=s["lr"], warmup=s["warmup"], grad_clip=10.0, compile=False, seed=seed,
+                         progress=progress, eval_every=eval_every)
+    return model, train(model, batches, config, evaluate=evaluate, profile=profile)
+
+
+def train_yolo(settings: Mapping[str, Any], profile: Profile | str,
+               evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, seed: int = 0,
+               progress: bool = True, eval_every: int = 0,
+               loss_fn: Callable[..., Any] = yolo_loss_terms) -> tuple[TinyYOLO, History]:
+    """Lab 06's training run of a recipe: AdamW with warmup and cosine decay, gradient clipping at 10,
+    ``loss_fn`` (default the reference :func:`~course_utils.ops.yolo.yolo_loss_terms`): ``(model, history)``."""
+    s, profile = _settings(settings, YOLO), _profile(profile)
+    scenes = scene_config(s)
+    torch.manual_seed(seed)
+    model = build_yolo(s, len(scenes.things))
+    batches = YoloBatches(scenes, s["batch"], s["grid"], seed=seed, pool=s["pool"], flip=s["flip"], profile=profile)
+    config = TrainConfig(steps=s["steps"], lr=s["lr"], warmup=s["warmup"], weight_decay=s["weight_decay"],
+                         grad_clip=10.0, seed=seed, progress=progress, eval_every=eval_every)
+    return model, train(model, batches, config, loss_fn=loss_fn, evaluate=evaluate, profile=profile)
+
+
+def save_trained(model: nn.Module, settings: Mapping[str, Any], path: str | Path) -> None:
+    """Save a trained detector's weights with the recipe it was trained with (atomically), for
+    :func:`trained_faster_rcnn` (lab 05 calls this at its end)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(settings, Mapping):
+        raise TypeError(f"settings must be the recipe dict the model was trained with, got {type(settings).__name__}")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    atomic_torch_save({"settings": dict(settings), "state_dict": state}, path)
+
+
+def load_trained(path: str | Path, settings: Mapping[str, Any], build: Callable[[Mapping[str, Any]], nn.Module]) -> nn.Module:
+    """The model saved by :func:`save_trained` at ``path``, built with ``build(settings)``; a ``ValueError``
+    if it was trained with other settings (a stale file: delete it, or retrain)."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(saved, dict) or set(saved) != {"settings", "state_dict"}:
+        raise ValueError(f"{path} is not a file written by save_trained")
+    if saved["settings"] != dict(settings):
+        diff = sorted(k for k in set(saved["settings"]) | set(settings)
+                      if saved["settings"].get(k, "<missing>") != settings.get(k, "<missing>"))
+        raise ValueError(f"{path} was trained with other settings (differing: "
+                         + ", ".join(f"{k}: saved {saved['settings'].get(k, '<missing>')!r}, wanted "
+                                     f"{settings.get(k, '<missing>')!r}" for k in diff)
+                         + "); delete it or re-run the lab that saved it")
+    model = build(settings)
+    model.load_state_dict(saved["state_dict"])
+    return model
+
+
+def trained_path(profile: Profile | str, folder: str | Path = "trained") -> Path:
+    """Where lab 05 saves its detector: ``folder/05_faster_rcnn_<profile>.pt``."""
+    return Path(folder) / f"05_faster_rcnn_{_profile(profile).name}.pt"
+
+
+def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", train_if_missing: bool = True,
+                        save: bool = True, progress: bool = True) -> nn.Module:
+    """Lab 05's Faster R-CNN trained with the profile's recipe (``FASTER_RCNN[profile]``), in eval mode on
+    the profile's device: loaded from ``folder/05_faster_rcnn_<profile>.pt`` when lab 05 saved it there,
+    otherwise trained here (a printed line says so and how long it takes) and saved there when ``save``.
+
+    Raises ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False, and
+    ``ValueError`` when the file holds a model trained with other settings.
+    """
+    profile = _profile(profile)
+    settings = FASTER_RCNN[profile.name]
+    num_classes = len(scene_config(settings).detection_classes)
+    path = trained_path(profile, folder)
+    if path.exists():
+        model = load_trained(path, settings, lambda s: build_faster_rcnn(s, num_classes))
+        print(f"Lab 05's Faster R-CNN ({profile.name} recipe) loaded from {path}")
+    else:
+        if not train_if_missing:
+            raise FileNotFoundError(f"{path} not found: run lab 05 (it saves its detector there) or pass "
+                                    "train_if_missing=True")
+        print(f"{path} not found (lab 05 saves it there): training lab 05's Faster R-CNN here with the "
+              f"{profile.name} recipe, {settings['steps']} steps ({_FASTER_RCNN_TIME[profile.name]})", flush=True)
+        tick = time.perf_counter()
+        model, _ = train_faster_rcnn(settings, profile, progress=progress)
+        print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
+        if save:
+            save_trained(model, settings, path)
+    return model.to(profile.device).eval()
+
+
+__all__ = [
+    "FASTER_RCNN",
+    "VALIDATION_SEED",
+    "YOLO",
+    "build_faster_rcnn",
+    "build_yolo",
+    "load_trained",
+    "save_trained",
+    "scene_config",
+    "train_faster_rcnn",
+    "train_yolo",
+    "trained_faster_rcnn",
+    "trained_path",
+    "validation_scenes",
+]

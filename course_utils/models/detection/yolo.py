@@ -1,0 +1,177 @@
+"""A tiny YOLOv1-style detector for lab 06: one network pass per image, one prediction grid.
+
+    model = TinyYOLO(num_classes=3, grid=6)                        # 96-pixel images: stride 16
+    pred = model(images)                                           # N x 6 x 6 x (5*2 + 3), activated
+    terms = yolo_loss_terms(pred, grid_targets(targets, 6, 3, 96)) # course_utils.ops.yolo
+    detections = yolo_detect(model, images)                        # [{"boxes", "scores", "labels"}, ...]
+
+The loss, the targets and the decoding are the references of :mod:`course_utils.ops.yolo` (the
+layout per cell is ``B`` predictors ``(x, y, w, h, confidence)``, then ``C`` class probabilities).
+This module adds the network, the grid targets of the course's scenes (their labels ``1..C`` become
+YOLO's ``0..C-1``), batches for :func:`course_utils.training.train`, and detection in the scenes'
+label convention, so that YOLO and lab 05's Faster R-CNN are scored by the same ``box_map``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from course_utils import validation
+from course_utils.data.batches import SceneBatches
+from course_utils.models.detection.faster_rcnn import conv_bn
+from course_utils.ops import yolo as yolo_ops
+
+
+class TinyYOLO(nn.Module):
+    """Backbone of ``conv_bn`` stages down to ``stride``, then a grid head: ``N x S x S x (5B + C)``.
+
+    Args:
+        num_classes: ``C`` (no background class).
+        grid: ``S``; the images must be ``S * stride`` pixels on each side.
+        num_boxes: ``B`` predictors per cell.
+        width: channels of the first stage; each stage doubles them (capped at ``8 * width``).
+        stride: total stride, a power of 2 >= 2 (``log2(stride)`` stages of a stride-2 ``conv_bn``
+            followed by ``depth - 1`` stride-1 ones; the first stage has a single conv, for speed).
+        depth: convs per stage (after the first stage).
+        head_width: channels of the head's 3x3 conv (default: those of the last stage).
+
+    ``forward(images)``: ``N x 3 x H x W`` in ``[0, 1]`` -> ``N x S x S x (5B + C)`` **after** the
+    activations, so that :func:`~course_utils.ops.yolo.yolo_loss_terms` and
+    :func:`~course_utils.ops.yolo.decode` take the output as it is:
+
+    - sigmoid on ``x, y``: the centre lies inside its cell (0 .. 1);
+    - sigmoid on ``w, h``: a box is at most the image (0 .. 1), and never negative, so the loss's
+      square roots see positive sizes;
+    - sigmoid on the confidence: it is trained towards an IoU (0 .. 1);
+    - softmax on the ``C`` class scores: they are ``P(class | object)`` and sum to 1.
+    """
+
+    def __init__(self, num_classes: int, grid: int, num_boxes: int = 2, width: int = 32, stride: int = 16,
+                 depth: int = 2, head_width: int | None = None):
+        super().__init__()
+        self.num_classes = validation.positive_int("num_classes", num_classes)
+        self.grid = validation.positive_int("grid", grid)
+        self.num_boxes = validation.positive_int("num_boxes", num_boxes)
+        validation.positive_int("width", width)
+        validation.positive_int("depth", depth)
+        self.stride = validation.integer("stride", stride, minimum=2)
+        if stride & (stride - 1):
+            raise ValueError(f"stride must be a power of 2 (each stage halves the image), got {stride}")
+        layers, c_in = [], 3
+        for i in range(stride.bit_length() - 1):
+            c = min(width * 2**i, 8 * width)
+            layers += [conv_bn(c_in, c, 2)] + [conv_bn(c, c) for _ in range(depth - 1 if i else 0)]
+            c_in = c
+        self.backbone = nn.Sequential(*layers)
+        head_width = validation.positive_int("head_width", head_width or c_in)
+        self.head = nn.Sequential(conv_bn(c_in, head_width), nn.Conv2d(head_width, 5 * num_boxes + num_classes, 1))
+
+    @property
+    def image_size(self) -> int:
+        """The side of the images this model takes: ``grid * stride`` pixels."""
+        return self.grid * self.stride
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        validation.images("images", images)
+        if images.shape[1] != 3:
+            raise ValueError(f"images must have 3 channels (RGB), got {images.shape[1]} (shape {tuple(images.shape)})")
+        h, w = images.shape[2:]
+        if h % self.stride or w % self.stride or (h // self.stride, w // self.stride) != (self.grid, self.grid):
+            raise ValueError(f"TinyYOLO(grid={self.grid}, stride={self.stride}) takes {self.image_size} x "
+                             f"{self.image_size} images (grid x stride, a multiple of the stride {self.stride}), "
+                             f"got {h} x {w}; pick grid = image side / stride")
+        out = self.head(self.backbone(images)).permute(0, 2, 3, 1)            # N x S x S x (5B + C)
+        b = 5 * self.num_boxes
+        boxes = torch.sigmoid(out[..., :b])                                    # x, y, w, h, confidence
+        classes = torch.softmax(out[..., b:], dim=-1)
+        return torch.cat([boxes, classes], -1)
+
+
+def grid_targets(targets: Sequence[dict], grid: int, num_classes: int,
+                 image_size: int | tuple[int, int]) -> torch.Tensor:
+    """``N x S x S x (5 + C)`` YOLO targets of ``N`` torchvision-style scene targets.
+
+    Each dict needs ``boxes`` (``K x 4`` XYXY pixels) and ``labels`` (``K``, the scenes' ``1 .. C``);
+    the labels become ``0 .. C-1`` for :func:`~course_utils.ops.yolo.encode_targets` (one object per
+    cell: when two centres share a cell, the first object keeps it). On the boxes' device.
+    """
+    if isinstance(targets, dict) or not len(targets):
+        raise ValueError("targets must be a non-empty list of dicts with 'boxes' and 'labels'")
+    out = []
+    for i, t in enumerate(targets):
+        if not isinstance(t, dict) or "boxes" not in t or "labels" not in t:
+            raise ValueError(f"targets[{i}] must be a dict with 'boxes' and 'labels'")
+        labels = validation.tensor(f"targets[{i}]['labels']", t["labels"], ndim=1, dtypes="int")
+        if len(labels) and int(labels.min()) < 1:
+            raise ValueError(f"targets[{i}]['labels'] must be the scenes' thing labels 1 .. {num_classes} "
+                             f"(0 is the background, which YOLO has no class for), got {labels.tolist()}")
+        out.append(yolo_ops.encode_targets(t["boxes"], labels - 1, grid, num_classes, image_size))
+    return torch.stack(out)
+
+
+class YoloBatches:
+    """Batch ``step`` of the course's scenes for YOLO: ``batches(step) -> (images N x 3 x H x W,
+    targets N x S x S x (5 + C))``, for ``train(model, batches, config, loss_fn=yolo_loss_terms)``.
+
+    The scenes are those of ``SceneBatches(config, batch_size, seed, task="detection", pool=pool,
+    profile=profile)``. Augmentation: with ``flip=True`` each scene is mirrored left-right with
+    probability 1/2 (boxes mirrored with it; seeded by ``seed`` and ``step``, so batch ``step`` is always
+    the same). Only horizontal flips: the scenes have sky above the ground, and their shapes (circle,
+    square, triangle) stay themselves in a mirror.
+    """
+
+    def __init__(self, config, batch_size: int, grid: int, seed: int = 0, pool: int | None = None,
+                 flip: bool = True, profile=None, device: torch.device | str = "cpu"):
+        self.scenes = SceneBatches(config, batch_size, seed=seed, task="detection", pool=pool, profile=profile,
+                                   device=device)
+        self.grid = validation.positive_int("grid", grid)
+        self.num_classes = len(config.things)
+        self.image_size = config.hw
+        self.flip, self.seed = bool(flip), seed
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        images, targets = self.scenes(step)
+        images = torch.stack(images)
+        if self.flip:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + step + 7)
+            mirror = (torch.rand(len(images), generator=g) < 0.5).tolist()
+            w = self.image_size[1]
+            images = torch.stack([im.flip(-1) if m else im for im, m in zip(images, mirror)])
+            targets = [dict(t, boxes=torch.stack([w - t["boxes"][:, 2], t["boxes"][:, 1], w - t["boxes"][:, 0],
+                                                  t["boxes"][:, 3]], 1)) if m else t
+                       for t, m in zip(targets, mirror)]
+        return images, grid_targets(targets, self.grid, self.num_classes, self.image_size)
+
+
+def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], score_threshold: float = 0.2,
+                iou_threshold: float = 0.5, batch_size: int = 16, decode_fn: Callable[..., dict] | None = None) -> list[dict]:
+    """Detections of a YOLO model for ``N`` images (``N x 3 x H x W`` or a list of ``3 x H x W``), like
+    lab 05's ``detect``: eval mode (the mode is restored after), no gradients, a list of ``{"boxes"
+    K x 4, "scores" K, "labels" K}`` on the CPU, with labels in the **scenes' convention** ``1 .. C``.
+
+    ``decode_fn(pred S x S x (5B + C), num_classes, image_size, score_threshold, iou_threshold)``
+    decodes one image (default :func:`course_utils.ops.yolo.decode`; labels ``0 .. C-1``).
+    """
+    validation.positive_int("batch_size", batch_size)
+    decode_fn = decode_fn or yolo_ops.decode
+    if not len(images):
+        return []
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(images), batch_size):
+                chunk = images[i:i + batch_size]
+                batch = (chunk if isinstance(chunk, torch.Tensor) else torch.stack(list(chunk))).to(device)
+                preds = model(batch).float().cpu()                      # decode on the CPU: small tensors
+                for pred in preds:
+                    d = decode_fn(pred, model.num_classes, tuple(batch.shape[2:]), score_threshold, iou_threshold)
+                    out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(), "labels": d["labels"].cpu() + 1})
+    finally:
+        model.train(was_training)
+    return out
