@@ -1,8 +1,8 @@
 """A tiny YOLOv1-style detector for lab 06: one network pass per image, one prediction grid.
 
-    model = TinyYOLO(num_classes=3, grid=6)                        # 96-pixel images: stride 16
-    pred = model(images)                                           # N x 6 x 6 x (5*2 + 3), activated
-    terms = yolo_loss_terms(pred, grid_targets(targets, 6, 3, 96)) # course_utils.ops.yolo
+    model = TinyYOLO(num_classes=3, grid=12)                        # 96-pixel images: stride 8
+    pred = model(images)                                            # N x 12 x 12 x (5*2 + 3), activated
+    terms = yolo_loss_terms(pred, grid_targets(targets, 12, 3, 96)) # course_utils.ops.yolo
     detections = yolo_detect(model, images)                        # [{"boxes", "scores", "labels"}, ...]
 
 The loss, the targets and the decoding are the references of :mod:`course_utils.ops.yolo` (the
@@ -49,7 +49,7 @@ class TinyYOLO(nn.Module):
     - softmax on the ``C`` class scores: they are ``P(class | object)`` and sum to 1.
     """
 
-    def __init__(self, num_classes: int, grid: int, num_boxes: int = 2, width: int = 32, stride: int = 16,
+    def __init__(self, num_classes: int, grid: int, num_boxes: int = 2, width: int = 32, stride: int = 8,
                  depth: int = 2, head_width: int | None = None):
         super().__init__()
         self.num_classes = validation.positive_int("num_classes", num_classes)
