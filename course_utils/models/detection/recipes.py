@@ -52,7 +52,7 @@ FASTER_RCNN: dict[str, dict[str, Any]] = {
 # left out of the target (grid 6: 1.35 %). Left-right flips (YoloBatches). AdamW, warmup, cosine.
 YOLO: dict[str, dict[str, Any]] = {
     "ci": {"size": 96, "max_things": 3, "grid": 12, "num_boxes": 2, "width": 16, "depth": 2, "batch": 16,
-           "steps": 100, "lr": 3e-3, "warmup": 10, "weight_decay": 1e-4, "n_val": 32, "pool": 256, "flip": True},
+           "steps": 200, "lr": 3e-3, "warmup": 10, "weight_decay": 1e-4, "n_val": 32, "pool": 256, "flip": True},
     "cpu": {"size": 96, "max_things": 3, "grid": 12, "num_boxes": 2, "width": 32, "depth": 2, "batch": 16,
             "steps": 500, "lr": 3e-3, "warmup": 30, "weight_decay": 1e-4, "n_val": 128, "pool": 2048, "flip": True},
     # unmeasured (no GPU yet): 128-px scenes with up to 4 things, stride 8, wider and deeper, 24x the images
@@ -62,7 +62,7 @@ YOLO: dict[str, dict[str, Any]] = {
 }
 
 # rough training times of the Faster R-CNN recipes, for the message printed before training it
-_FASTER_RCNN_TIME = {"ci": "about 15 s on 2 CPU cores", "cpu": "about 3 min on 2 CPU cores",
+_FASTER_RCNN_TIME = {"ci": "about 5-10 s on 2 CPU cores", "cpu": "about 3 min on 2 CPU cores",
                      "gpu": "unmeasured; tens of minutes on a GPU"}
 
 

@@ -20,7 +20,9 @@ import torch
 from torch import nn
 
 from course_utils import validation
+from course_utils.config import Profile
 from course_utils.data.batches import SceneBatches
+from course_utils.data.scenes import SceneConfig
 from course_utils.models.detection.faster_rcnn import conv_bn
 from course_utils.ops import yolo as yolo_ops
 
@@ -123,8 +125,8 @@ class YoloBatches:
     square, triangle) stay themselves in a mirror.
     """
 
-    def __init__(self, config, batch_size: int, grid: int, seed: int = 0, pool: int | None = None,
-                 flip: bool = True, profile=None, device: torch.device | str = "cpu"):
+    def __init__(self, config: SceneConfig, batch_size: int, grid: int, seed: int = 0, pool: int | None = None,
+                 flip: bool = True, profile: Profile | None = None, device: torch.device | str = "cpu"):
         self.scenes = SceneBatches(config, batch_size, seed=seed, task="detection", pool=pool, profile=profile,
                                    device=device)
         self.grid = validation.positive_int("grid", grid)
