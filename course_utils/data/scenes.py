@@ -217,7 +217,8 @@ class Scenes:
             "labels": self.instance_labels[i, :n].clone(),
             "masks": masks.to(torch.uint8),
             "semantic": self.semantic[i],
-            "panoptic": self.panoptic[i],
+            "panoptic": torch.stack([self.semantic[i], self.instances[i]], -1),   # not self.panoptic[i]: that
+            # stacks the whole batch and the view keeps it alive (B x H x W x 2 int64 per target)
         }
 
 
