@@ -152,6 +152,12 @@ def get_profile(seed: int = DEFAULT_SEED, verbose: bool = False) -> Profile:
                          "shell before starting JupyterLab), then restart the kernel.") from None
     seed_everything(seed)
     profile = Profile(name, device, seed)
+    if name == "ci" and device.type == "cpu":
+        # The ci profile runs where notebooks execute side by side (make test: pytest -n 2 on 2 cores). With
+        # two intra-op threads per kernel, every small torch op then waits for a busy core: measured here,
+        # 30 YOLO steps took 20.7 s with 2 threads under contention and 2.8 s with 1; a deck of many tiny ops
+        # took minutes instead of 8 s. One thread per kernel in ci; cpu and gpu keep torch's default.
+        torch.set_num_threads(1)
     if name == "gpu" and device.type != "cuda":
         warnings.warn(f"COURSE_PROFILE=gpu on {device}: the gpu profile's full-size runs take a long time "
                       "without CUDA; the cpu profile is sized for this machine (unset COURSE_PROFILE).",

@@ -278,3 +278,20 @@ def test_present_deck_live_in_jupyterlab(lab, browser):
         page.screenshot(path=str(SHOTS / "01_kmeans_live_in_jupyterlab.png"))
     finally:
         page.close()
+
+
+def test_a_cell_that_hangs_once_runs_the_deck_again(tmp_path, capsys):
+    # nbclient sometimes misses a widget cell's reply under load (nbclient #312): a timeout reruns the deck
+    flag = tmp_path / "ran_once"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"import pathlib, time\nflag = pathlib.Path({str(flag)!r})\nfirst = not flag.exists()\nflag.touch()\n"
+        "time.sleep(30 if first else 0)\nprint('second run' if not first else 'first run')")])
+    out = slides.execute(nb, tmp_path, "ci", timeout=5)
+    assert "running the deck again" in capsys.readouterr().out
+    assert out.cells[0].outputs[0]["text"].strip() == "second run"
+
+
+def test_a_cell_that_always_hangs_is_a_clear_error(tmp_path):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(30)")])
+    with pytest.raises(slides.SlidesError, match="longer than 3 s, 2 times"):
+        slides.execute(nb, tmp_path, "ci", timeout=3)

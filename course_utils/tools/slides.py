@@ -181,8 +181,29 @@ def find_decks(root: Path, names: list[str] | None = None) -> list[Path]:
     return chosen
 
 
-def execute(nb, cwd: Path, profile: str, timeout: int = 600):
-    """Run every cell of ``nb`` (a copy) in a fresh kernel with ``COURSE_PROFILE=profile``."""
+#: seconds per deck cell: a deck's cells are short (a whole deck runs in well under a minute). A cell with an
+#: ipywidgets slider sometimes never gets its reply under load (nbclient issue #312): past this the deck is
+#: run once more in a fresh kernel instead of waiting nbclient's default 10 minutes.
+CELL_TIMEOUT = 90
+
+
+def execute(nb, cwd: Path, profile: str, timeout: int = CELL_TIMEOUT, attempts: int = 2):
+    """Run every cell of ``nb`` (a copy) in a fresh kernel with ``COURSE_PROFILE=profile``; a cell that
+    times out runs the whole deck again in a new kernel, up to ``attempts`` times in all."""
+    from nbclient.exceptions import CellTimeoutError
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return _execute_once(nb, cwd, profile, timeout)
+        except CellTimeoutError as err:
+            if attempt == attempts:
+                raise SlidesError(f"a cell took longer than {timeout} s, {attempts} times: {err}") from None
+            print(f"a cell took longer than {timeout} s (nbclient can miss a widget cell's reply under load): "
+                  "running the deck again in a new kernel", flush=True)
+    raise AssertionError("unreachable")
+
+
+def _execute_once(nb, cwd: Path, profile: str, timeout: int):
     from jupyter_client.kernelspec import NoSuchKernel
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
