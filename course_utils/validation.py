@@ -89,8 +89,10 @@ def images(name: str, x: object) -> torch.Tensor:
     return x
 
 
-def size_pair(name: str, size: object) -> tuple[int, int]:
-    """A pair of positive ints ``(H, W)``."""
+def size_pair(name: str, size: object, square: bool = False) -> tuple[int, int]:
+    """A pair of positive ints ``(H, W)``; with ``square=True`` one int ``s`` also means ``(s, s)``."""
+    if square and isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
     if not isinstance(size, (tuple, list)) or len(size) != 2:
         raise TypeError(f"{name} must be a pair (H, W) of ints, got {size!r}")
     return integer(f"{name}[0]", size[0], 1), integer(f"{name}[1]", size[1], 1)

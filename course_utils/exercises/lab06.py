@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 import torch
 
+from course_utils import validation
 from course_utils.exercises.cases import rand_bool, rand_int
 from course_utils.grading.compare import compare, describe
 from course_utils.grading.exercise import (
@@ -311,7 +312,8 @@ def _decode_verify(case: Case, got: object, expected: dict[str, torch.Tensor]) -
     a, b = _canonical(**theirs), _canonical(**mine)
     # pixel coordinates are image-relative numbers times W or H: float32 rounding (another order of the same
     # operations) is relative to the image's size, not to the coordinate (a box's x1 near 0, say)
-    h, w = _yolo._image_size(inspect.signature(_yolo.decode).bind(*case.args, **case.kwargs).arguments["image_size"])
+    image_size = inspect.signature(_yolo.decode).bind(*case.args, **case.kwargs).arguments["image_size"]
+    h, w = validation.size_pair("image_size", image_size, square=True)
     pixels = Tolerance(FLOAT32.rtol, FLOAT32.rtol * max(h, w))
     for key, tol in (("labels", EXACT), ("scores", FLOAT32), ("boxes", pixels)):
         problem = compare(theirs[key][a], mine[key][b], *tol, exact_dtype=True,

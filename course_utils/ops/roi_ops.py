@@ -46,9 +46,7 @@ def _rois(boxes: torch.Tensor | list[torch.Tensor], features: torch.Tensor) -> t
 
 def _args(features: torch.Tensor, output_size: int | tuple[int, int], spatial_scale: float) -> tuple[int, int, float]:
     validation.images("features", features)
-    if isinstance(output_size, int) and not isinstance(output_size, bool):
-        output_size = (output_size, output_size)
-    ph, pw = validation.size_pair("output_size", output_size)
+    ph, pw = validation.size_pair("output_size", output_size, square=True)
     return ph, pw, validation.number("spatial_scale", spatial_scale, minimum=0, strict_minimum=True)
 
 

@@ -23,7 +23,11 @@ import torch
 from torchvision.ops import batched_nms
 
 from course_utils import validation
-from course_utils.structures.boxes import check_xyxy, clip_boxes_to_image
+from course_utils.structures.boxes import (
+    check_xyxy,
+    clip_boxes_to_image,
+    paired_box_iou,
+)
 
 LAMBDA_COORD = 5.0   # the paper's weight of the box terms
 LAMBDA_NOOBJ = 0.5   # ... and of the confidence of predictors without an object
@@ -35,12 +39,6 @@ def output_size(grid: int, num_boxes: int, num_classes: int) -> int:
     s, b, c = (validation.positive_int(n, v) for n, v in (("grid", grid), ("num_boxes", num_boxes),
                                                              ("num_classes", num_classes)))
     return s * s * (5 * b + c)
-
-
-def _image_size(image_size: object) -> tuple[int, int]:
-    if isinstance(image_size, int) and not isinstance(image_size, bool):
-        image_size = (image_size, image_size)
-    return validation.size_pair("image_size", image_size)
 
 
 def encode_targets(boxes: torch.Tensor, labels: torch.Tensor, grid: int, num_classes: int,
@@ -64,7 +62,7 @@ def encode_targets(boxes: torch.Tensor, labels: torch.Tensor, grid: int, num_cla
     validation.tensor("labels", labels, ndim=1, dtypes="int")
     s = validation.positive_int("grid", grid)
     c = validation.positive_int("num_classes", num_classes)
-    h, w = _image_size(image_size)
+    h, w = validation.size_pair("image_size", image_size, square=True)
     if len(labels) != len(boxes):
         raise ValueError(f"need one label per box, got {len(boxes)} boxes and {len(labels)} labels")
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= c):
@@ -113,14 +111,6 @@ def _cell_boxes(xywh: torch.Tensor, s: int) -> torch.Tensor:
     return torch.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], -1)
 
 
-def _paired_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of boxes ``a[..., :]`` and ``b[..., :]`` (XYXY, broadcast), 0 where the union is empty."""
-    wh = (torch.min(a[..., 2:], b[..., 2:]) - torch.max(a[..., :2], b[..., :2])).clamp(min=0)
-    inter = wh[..., 0] * wh[..., 1]
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
-    return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), torch.zeros_like(inter))
-
-
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     """``sign(x) * sqrt(|x| + 1e-6)``: no NaN for a negative width, and a finite gradient at 0."""
     return torch.sign(x) * torch.sqrt(x.abs() + SQRT_EPS)
@@ -144,7 +134,7 @@ def _responsible(pred: torch.Tensor, target: torch.Tensor, s: int, b: int) -> tu
     # student writes them) but runs the course's yolo_loss, which must not call them
     with torch.no_grad():
         boxes = pred[..., : 5 * b].reshape(*pred.shape[:3], b, 5)
-        iou = _paired_iou(_cell_boxes(boxes[..., :4], s), _cell_boxes(target[..., None, :4], s))
+        iou = paired_box_iou(_cell_boxes(boxes[..., :4], s), _cell_boxes(target[..., None, :4], s))
         has_object = target[..., 4] > 0
         iou = iou * has_object[..., None]
         mask = torch.nn.functional.one_hot(iou.argmax(-1), b).bool() & has_object[..., None]
@@ -209,7 +199,7 @@ def decode(pred: torch.Tensor, num_classes: int, image_size: int | tuple[int, in
     """
     validation.tensor("pred", pred, ndim=3, dtypes="float")
     c = validation.positive_int("num_classes", num_classes)
-    h, w = _image_size(image_size)
+    h, w = validation.size_pair("image_size", image_size, square=True)
     score_threshold = validation.number("score_threshold", score_threshold)
     iou_threshold = validation.number("iou_threshold", iou_threshold)
     s, s2, depth = pred.shape
