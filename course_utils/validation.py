@@ -8,6 +8,7 @@ Each returns the checked value, so a call can sit inside an expression.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
@@ -104,3 +105,24 @@ def boxes(name: str, value: object) -> torch.Tensor:
     if value.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4) (x1, y1, x2, y2 per row), got {tuple(value.shape)}")
     return value
+
+
+def xyxy_boxes(name: str, value: object) -> torch.Tensor:
+    """A float tensor ``N x 4`` of XYXY boxes: finite, with ``x1 <= x2`` and ``y1 <= y2``."""
+    boxes(name, value)
+    if value.numel():
+        if not torch.isfinite(value).all():
+            raise ValueError(f"{name} must hold finite numbers, got NaN or infinity")
+        bad = (value[:, 2] < value[:, 0]) | (value[:, 3] < value[:, 1])
+        if bad.any():
+            i = int(bad.nonzero()[0])
+            raise ValueError(f"{name} must be XYXY with x1 <= x2 and y1 <= y2; row {i} is "
+                             f"{[round(v, 4) for v in value[i].tolist()]} (another format? see box_convert)")
+    return value
+
+
+def positive_numbers(name: str, values: object) -> list[float]:
+    """A non-empty sequence of numbers > 0 (anchor sizes, aspect ratios), as a list of floats."""
+    if isinstance(values, (int, float, str)) or not isinstance(values, Sequence) or not values:
+        raise TypeError(f"{name} must be a non-empty sequence of numbers, e.g. (32, 64), got {values!r}")
+    return [number(f"{name}[{i}]", v, minimum=0, strict_minimum=True) for i, v in enumerate(values)]

@@ -1,12 +1,23 @@
-"""The hand-written COCO AP against torchmetrics' MeanAveragePrecision (pycocotools backend)."""
+"""The hand-written COCO AP against pycocotools' COCOeval (the definition) and torchmetrics'
+MeanAveragePrecision (pycocotools on float32 grids)."""
 
+import contextlib
+import io
 import warnings
 
+import numpy as np
 import pytest
 import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
 from torchmetrics.detection import MeanAveragePrecision
 
-from course_utils.evaluation.detection import average_precision, box_map, coco_map
+from course_utils.evaluation.detection import (
+    average_precision,
+    box_map,
+    coco_map,
+    coco_map_torchmetrics,
+)
 
 
 def torchmetrics_map(preds, targets):
@@ -40,12 +51,67 @@ def random_case(seed: int, images: int = 5):
     return preds, targets
 
 
+def pycocotools_map(preds, targets):
+    """COCOeval with its default parameters (float64 grids, maxDets 100), boxes as the course hands them."""
+    def xywh(b):
+        return torch.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1).tolist()
+
+    images = [{"id": i + 1} for i in range(len(targets))]
+    labels = sorted({int(c) for d in [*preds, *targets] for c in d["labels"].tolist()})
+    gts, dts = [], []
+    for i, (p, t) in enumerate(zip(preds, targets)):
+        for box, label in zip(xywh(t["boxes"].float()), t["labels"].tolist()):
+            gts.append({"id": len(gts) + 1, "image_id": i + 1, "category_id": label, "bbox": box,
+                        "area": box[2] * box[3], "iscrowd": 0})
+        for box, label, score in zip(xywh(p["boxes"].float()), p["labels"].tolist(), p["scores"].tolist()):
+            dts.append({"image_id": i + 1, "category_id": label, "bbox": box, "score": score})
+    with contextlib.redirect_stdout(io.StringIO()):
+        gt = COCO()
+        gt.dataset = {"images": images, "annotations": gts, "categories": [{"id": c} for c in labels]}
+        gt.createIndex()
+        dt = gt.loadRes(dts) if dts else COCO()
+        if not dts:
+            dt.dataset = {"images": images, "annotations": [], "categories": gt.dataset["categories"]}
+            dt.createIndex()
+        ev = COCOeval(gt, dt, "bbox")
+        ev.evaluate()
+        ev.accumulate()
+    precision = ev.eval["precision"][:, :, :, 0, -1]          # T x R x K, area "all", maxDets 100
+
+    def mean(p):
+        return float(p[p > -1].mean()) if (p > -1).any() else -1.0
+
+    return {"map": mean(precision), "map_50": mean(precision[0]), "map_75": mean(precision[5])}
+
+
 @pytest.mark.parametrize("seed", range(12))
-def test_coco_map_equals_torchmetrics(seed):
+def test_coco_map_equals_pycocotools(seed):
     preds, targets = random_case(seed)
-    expected, out = torchmetrics_map(preds, targets), coco_map(preds, targets)
+    expected, out = pycocotools_map(preds, targets), coco_map(preds, targets)
+    for key in expected:
+        assert out[key] == pytest.approx(expected[key], abs=1e-9), key
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_coco_map_on_torchmetrics_grids_equals_torchmetrics(seed):
+    preds, targets = random_case(seed)
+    expected, out = torchmetrics_map(preds, targets), coco_map_torchmetrics(preds, targets)
     for key in expected:
         assert out[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
+def test_the_two_grids_differ_where_a_recall_sits_on_a_grid_point():
+    """Recall 3/5 is below torch.linspace(0, 1, 101)[60] = 0.60000002: torchmetrics reads that recall point one rank
+    later (after a false positive)."""
+    box = torch.tensor([[0.0, 0.0, 10.0, 10.0]])
+    gt = {"boxes": torch.cat([box + 20 * i for i in range(5)]), "labels": torch.ones(5, dtype=torch.long)}
+    dets = {"boxes": torch.cat([box, box + 20, box + 40, box + 100, box + 60, box + 80]),
+            "scores": torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.4]), "labels": torch.ones(6, dtype=torch.long)}
+    ours, theirs = coco_map([dets], [gt]), coco_map_torchmetrics([dets], [gt])
+    assert ours["map_50"] == pytest.approx(pycocotools_map([dets], [gt])["map_50"], abs=1e-12)
+    assert theirs["map_50"] == pytest.approx(torchmetrics_map([dets], [gt])["map_50"], abs=1e-6)
+    assert ours["map_50"] != pytest.approx(theirs["map_50"], abs=1e-6)
+    assert np.isclose(ours["map_50"], theirs["map_50"], atol=1e-2)
 
 
 def test_fixed_cases():

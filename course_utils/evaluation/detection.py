@@ -9,7 +9,8 @@ COCO's recipe (pycocotools ``COCOeval``, box AP over all areas), followed step b
    truth box it overlaps most with ``IoU >= t`` (ties: the later box), else it is a false positive;
 3. per category: the detections of all images ranked by score (stable, images in order), precision
    and recall along the list, precision made monotone, read at 101 recall points ``0, .01, ..., 1``
-   (0 beyond the last recall reached);
+   (0 beyond the last recall reached); the IoU thresholds and recall points are pycocotools' float64
+   ``np.linspace`` grids (torchmetrics passes float32 ones: :func:`coco_map_torchmetrics`);
 4. AP is the mean over thresholds, recall points and the categories that have ground truth
    (categories without any are left out: their false positives cost nothing). ``-1`` if none has.
 """
@@ -23,10 +24,14 @@ import torch
 
 from course_utils import validation
 
-# torchmetrics hands pycocotools float32 thresholds (torch.linspace(...).tolist()): an IoU of exactly
-# 0.55 is then below float32(0.55) = 0.55000001. The same values here, so that such ties agree.
-IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10).double().numpy()
-RECALL_POINTS = torch.linspace(0.0, 1.0, 101).double().numpy()
+# pycocotools' own grids (COCOeval's Params, float64): the definition of COCO AP.
+IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+RECALL_POINTS = np.linspace(0.0, 1.0, int(np.round((1.0 - 0.0) / 0.01)) + 1, endpoint=True)
+# torchmetrics hands pycocotools float32 grids (torch.linspace(...).tolist()): a recall or an IoU exactly on a
+# grid point may then read differently (recall 3/5 is below torch.linspace(0, 1, 101)[60] = 0.60000002; an IoU of exactly
+# 0.55 is below float32(0.55)), by up to ~1e-3 of AP. Both are COCO AP as the field computes it.
+TORCHMETRICS_IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10).double().numpy()
+TORCHMETRICS_RECALL_POINTS = torch.linspace(0.0, 1.0, 101).double().numpy()
 
 
 def average_precision(matched: torch.Tensor, num_gt: int) -> float:
@@ -38,6 +43,10 @@ def average_precision(matched: torch.Tensor, num_gt: int) -> float:
     """
     validation.tensor("matched", matched, ndim=1)
     num_gt = validation.integer("num_gt", num_gt, minimum=0)
+    return _average_precision(matched, num_gt, RECALL_POINTS)
+
+
+def _average_precision(matched: torch.Tensor, num_gt: int, recall_points: np.ndarray) -> float:
     if num_gt == 0:
         return -1.0
     tp = np.cumsum(matched.cpu().numpy().astype(bool)).astype(float)
@@ -47,7 +56,7 @@ def average_precision(matched: torch.Tensor, num_gt: int) -> float:
     recall = tp / num_gt
     precision = tp / (fp + tp + np.spacing(1))
     precision = np.maximum.accumulate(precision[::-1])[::-1]
-    at = np.searchsorted(recall, RECALL_POINTS, side="left")
+    at = np.searchsorted(recall, recall_points, side="left")
     return float(np.where(at < len(precision), precision[np.minimum(at, len(precision) - 1)], 0.0).mean())
 
 
@@ -98,9 +107,21 @@ def coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[st
     """COCO box AP of detections ``preds`` against ``targets`` (one dict per image, as :func:`box_map`).
 
     Returns ``{"map": AP@[.50:.95], "map_50": AP@.50, "map_75": AP@.75}``, each the mean over the
-    categories that have ground truth (-1 if none). Equals torchmetrics' ``MeanAveragePrecision``
-    (``backend="pycocotools"``, area "all", ``max_dets`` per image and category).
+    categories that have ground truth (-1 if none). Equals pycocotools' ``COCOeval`` (area "all",
+    ``max_dets`` per image and category), and torchmetrics' ``MeanAveragePrecision`` up to its float32
+    grids (see :data:`TORCHMETRICS_RECALL_POINTS`).
     """
+    return _coco_map(preds, targets, max_dets, IOU_THRESHOLDS, RECALL_POINTS)
+
+
+def coco_map_torchmetrics(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                          max_dets: int = 100) -> dict[str, float]:
+    """:func:`coco_map` on torchmetrics' float32 grids: what ``MeanAveragePrecision`` gives (to 1e-6)."""
+    return _coco_map(preds, targets, max_dets, TORCHMETRICS_IOU_THRESHOLDS, TORCHMETRICS_RECALL_POINTS)
+
+
+def _coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]], max_dets: int,
+              iou_thresholds: np.ndarray, recall_points: np.ndarray) -> dict[str, float]:
     _check(preds, targets)
     max_dets = validation.integer("max_dets", max_dets, minimum=1)
     categories = sorted({int(c) for d in [*preds, *targets] for c in d["labels"].tolist()})
@@ -114,7 +135,7 @@ def coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[st
             dt, gt = _xywh(p["boxes"][dt_mask])[order], _xywh(t["boxes"][gt_mask])
             ious = _coco_iou(dt, gt)
             scores.append(s[order])
-            matched.append(np.stack([_match(ious, th) for th in IOU_THRESHOLDS]))
+            matched.append(np.stack([_match(ious, th) for th in iou_thresholds]))
             num_gt += len(gt)
         per_category.append((np.concatenate(scores), np.concatenate(matched, axis=1), num_gt))
     results = {}
@@ -124,7 +145,7 @@ def coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[st
             if num_gt == 0:
                 continue
             order = np.argsort(-scores, kind="mergesort")
-            aps += [average_precision(torch.from_numpy(m[order]), num_gt) for m in matched[which]]
+            aps += [_average_precision(torch.from_numpy(m[order]), num_gt, recall_points) for m in matched[which]]
         results[key] = float(np.mean(aps)) if aps else -1.0
     return results
 

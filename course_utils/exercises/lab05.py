@@ -19,6 +19,7 @@ import torch
 from course_utils import validation
 from course_utils.evaluation import detection as _detection
 from course_utils.exercises.cases import rand_bool, rand_int
+from course_utils.grading.compare import compare
 from course_utils.grading.exercise import (
     ACCUMULATED,
     EXACT,
@@ -27,7 +28,6 @@ from course_utils.grading.exercise import (
     Case,
     Exercise,
 )
-from course_utils.ops import anchors as _anchors
 from course_utils.ops import box_coder as _coder
 from course_utils.ops import matcher as _matcher
 from course_utils.ops import nms as _nms
@@ -38,10 +38,10 @@ T = torch.tensor
 
 
 def _random_boxes(g: torch.Generator, n: int, size: float = 64.0, whole: bool = False,
-                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``n x 4`` XYXY boxes inside ``[0, size]^2``, sides 1 .. size/2 (whole numbers if ``whole``)."""
+                  dtype: torch.dtype = torch.float32, smallest: float = 1.0) -> torch.Tensor:
+    """``n x 4`` XYXY boxes inside ``[0, size]^2``, sides ``smallest`` .. size/2 (whole numbers if ``whole``)."""
     xy = torch.rand(n, 2, generator=g, dtype=torch.float64) * size * 0.75
-    wh = 1 + torch.rand(n, 2, generator=g, dtype=torch.float64) * (size / 2 - 1)
+    wh = smallest + torch.rand(n, 2, generator=g, dtype=torch.float64) * (size / 2 - smallest)
     if whole:
         xy, wh = xy.floor(), wh.floor().clamp(min=1)
     return torch.cat([xy, xy + wh], 1).to(dtype)
@@ -61,6 +61,9 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
              note="degenerate boxes (a line, a point: zero area): IoU 0 with anything"),
         Case((T([[3.0, 3.0, 3.0, 3.0]]), T([[3.0, 3.0, 3.0, 3.0]])),
              note="a point with itself: the union is 0; return 0 (torchvision gives NaN = 0 / 0)"),
+        Case((T([[0.0, 0.0, 0.002, 0.001], [0.0005, 0.0, 0.0015, 0.001]]), T([[0.001, 0.0, 0.003, 0.001]])),
+             note="boxes smaller than a pixel (areas ~1e-6): no epsilon in the denominator (inter / (union + eps) is "
+                  "wrong here; test union > 0 instead)"),
         Case((torch.zeros(0, 4), _random_boxes(g, 3)), note="no boxes in the first set: a 0 x 3 result"),
         Case((_random_boxes(g, 2), torch.zeros(0, 4)), note="no boxes in the second set: a 2 x 0 result"),
         Case((_random_boxes(g, 3, dtype=torch.float64), _random_boxes(g, 4, dtype=torch.float64)),
@@ -69,6 +72,9 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
     for _ in range(3):
         n, m = rand_int(g, 1, 8), rand_int(g, 1, 8)
         cases.append(Case((_random_boxes(g, n), _random_boxes(g, m)), note=f"random: {n} x {m} boxes"))
+    n, m = rand_int(g, 1, 6), rand_int(g, 1, 6)
+    cases.append(Case((_random_boxes(g, n, 0.064, smallest=0.001), _random_boxes(g, m, 0.064, smallest=0.001)),
+                      note=f"random: {n} x {m} boxes smaller than a pixel"))
     return cases
 
 
@@ -78,8 +84,7 @@ BOX_IOU = Exercise(
          "top-left corners to the min of the bottom-right ones, its width and height clamped at 0; "
          "union = area1[:, None] + area2[None, :] - intersection; IoU 0 where the union is 0.",
     function="box_iou", tolerance=FLOAT32,
-    off_limits=("torchvision.ops.box_iou", "torchvision.ops.boxes.box_iou", "torchvision.ops.boxes._box_inter_union",
-                "course_utils.structures.boxes.box_iou"),
+    off_limits=("torchvision.ops.box_iou", "torchvision.ops.boxes.box_iou", "torchvision.ops.boxes._box_inter_union"),
     yourself="write the IoU yourself with tensor operations",
 )
 
@@ -89,9 +94,15 @@ def _rois5(per_image: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([torch.cat([torch.full((len(b), 1), float(i)), b], 1) for i, b in enumerate(per_image)])
 
 
-def _roi_setup(g: torch.Generator, b: int, c: int, h: int, w: int, k: int, scale: float) -> tuple:
+def _roi_setup(g: torch.Generator, b: int, c: int, h: int, w: int, k: int, scale: float,
+               outside: bool = False) -> tuple:
+    """Features ``b x c x h x w`` and ``k`` boxes per image (image coordinates: ``/ scale``); ``outside``: each
+    box moved by up to a quarter of the map either way, so that some start left of or above the map."""
     features = torch.randn(b, c, h, w, generator=g)
-    per_image = [_random_boxes(g, k, size=min(h, w) / scale) for _ in range(b)]
+    size = min(h, w) / scale
+    per_image = [_random_boxes(g, k, size=size) for _ in range(b)]
+    if outside:
+        per_image = [boxes + ((torch.rand(k, 2, generator=g) - 0.5) * size / 2).repeat(1, 2) for boxes in per_image]
     return features, per_image
 
 
@@ -106,6 +117,10 @@ def _roi_pool_cases(g: torch.Generator) -> list[Case]:
              note="a box between cells: rounded to whole cells (C's round: halves away from 0)"),
         Case((ramp, T([[0.0, 3.0, 3.0, 3.0, 3.0]]), 2), note="a one-cell box: every bin sees that cell"),
         Case((ramp, T([[0.0, 5.0, 5.0, 11.0, 11.0]]), 3), note="a box that sticks out of the map: bins outside give 0"),
+        Case((ramp, T([[0.0, -2.7, -1.6, 3.4, 4.5], [0.0, -0.5, 2.5, 4.5, 6.5]]), (3, 2)),
+             note="boxes starting left of and above the map: C's round of -2.7 is -3 and of -0.5 is -1 (not "
+                  "int(v + 0.5), which truncates towards 0); the bins start outside the map (do not clamp the start "
+                  "before splitting the box), bins entirely outside give 0"),
         Case((f2, _rois5(boxes2), 3, 0.5), note="two images, K x 5 rows (batch index, x1, y1, x2, y2), spatial_scale 0.5"),
         Case((f2, boxes2, (3, 2), 0.5), note="the same boxes as a list of K_i x 4, one per image"),
         Case((f3, boxes3, 7, 0.25), note="7 x 7 output, spatial_scale 1/4: bins smaller than a cell"),
@@ -114,10 +129,11 @@ def _roi_pool_cases(g: torch.Generator) -> list[Case]:
     for _ in range(2):
         b, c, h, w, k = rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 4, 12), rand_int(g, 4, 12), rand_int(g, 1, 4)
         scale = [1.0, 0.5, 0.25][rand_int(g, 0, 2)]
-        f, per = _roi_setup(g, b, c, h, w, k, scale)
+        f, per = _roi_setup(g, b, c, h, w, k, scale, outside=True)
         size = (rand_int(g, 1, 4), rand_int(g, 1, 4))
         boxes = per if rand_bool(g) else _rois5(per)
-        cases.append(Case((f, boxes, size, scale), note=f"random: {b} x {c} x {h} x {w}, output {size}, scale {scale}"))
+        cases.append(Case((f, boxes, size, scale), note=f"random: {b} x {c} x {h} x {w}, output {size}, scale {scale}, "
+                                                        f"boxes partly outside the map"))
     return cases
 
 
@@ -128,8 +144,7 @@ ROI_POOL = Exercise(
          "ceil((i + 1) * roi_h / PH) + y1 (end excluded), columns likewise, clipped to the map; max over the bin, "
          "0 for an empty bin. A list of boxes means image i's boxes come from features[i].",
     function="roi_pool", tolerance=EXACT,
-    off_limits=("torchvision.ops.roi_pool", "torchvision.ops.roi_pool.roi_pool", "torchvision.ops.RoIPool.forward",
-                "course_utils.ops.roi_ops.roi_pool"),
+    off_limits=("torchvision.ops.roi_pool", "torchvision.ops.roi_pool.roi_pool", "torchvision.ops.RoIPool.forward"),
     yourself="write RoI pooling yourself with tensor operations",
 )
 
@@ -157,17 +172,22 @@ def _roi_align_cases(g: torch.Generator) -> list[Case]:
              note="two images, K x 5 rows (batch index, x1, y1, x2, y2), spatial_scale 0.5"),
         Case((f2, boxes2, (3, 2), 0.5), {"aligned": True}, note="a list of K_i x 4 boxes per image, aligned=True"),
         Case((f3, boxes3, 7, 0.25), {"sampling_ratio": -1}, note="7 x 7 output, spatial_scale 1/4, adaptive sampling"),
+        Case((f2, boxes2, 2, 0.5), {"sampling_ratio": 0},
+             note="sampling_ratio 0 is adaptive too (every value <= 0 is): ceil(bin size) samples per side"),
+        Case((ramp, T([[0.0, -3.3, -1.2, 2.6, 3.9]]), (2, 3)), {"sampling_ratio": 2, "aligned": True},
+             note="a box starting left of and above the map: the bins start outside (do not clamp the start), samples "
+                  "within one pixel of the map use its edge values, farther ones give 0"),
         Case((f3, [torch.zeros(0, 4)], 2), note="no boxes: a 0 x C x 2 x 2 result"),
     ]
     for _ in range(2):
         b, c, h, w, k = rand_int(g, 1, 2), rand_int(g, 1, 3), rand_int(g, 4, 12), rand_int(g, 4, 12), rand_int(g, 1, 4)
         scale = [1.0, 0.5, 0.25][rand_int(g, 0, 2)]
-        f, per = _roi_setup(g, b, c, h, w, k, scale)
+        f, per = _roi_setup(g, b, c, h, w, k, scale, outside=True)
         size, ratio, aligned = (rand_int(g, 1, 4), rand_int(g, 1, 4)), rand_int(g, -1, 3), rand_bool(g)
         boxes = per if rand_bool(g) else _rois5(per)
         cases.append(Case((f, boxes, size, scale), {"sampling_ratio": ratio, "aligned": aligned},
                           note=f"random: {b} x {c} x {h} x {w}, output {size}, scale {scale}, "
-                               f"sampling_ratio {ratio}, aligned={aligned}"))
+                               f"sampling_ratio {ratio}, aligned={aligned}, boxes partly outside the map"))
     return cases
 
 
@@ -179,7 +199,7 @@ ROI_ALIGN = Exercise(
          "centres at integers: 0 if y < -1 or y > H, else clamp at 0, and at the last row use the last row; average.",
     function="roi_align", tolerance=ACCUMULATED,
     off_limits=("torchvision.ops.roi_align", "torchvision.ops.roi_align.roi_align", "torchvision.ops.RoIAlign.forward",
-                "torchvision.ops.roi_align._roi_align", "course_utils.ops.roi_ops.roi_align"),
+                "torchvision.ops.roi_align._roi_align"),
     yourself="write RoIAlign yourself with tensor operations",
 )
 
@@ -191,8 +211,8 @@ def anchors_reference(grid_size: tuple[int, int], stride: tuple[int, int], sizes
     (float32, ``(H * W * A) x 4``), written out as :func:`course_utils.ops.anchors.grid_anchors` does it."""
     gh, gw = validation.size_pair("grid_size", grid_size)
     sy, sx = validation.size_pair("stride", stride)
-    scales = torch.as_tensor(_anchors._positive_numbers("sizes", sizes), dtype=torch.float32)
-    h_ratios = torch.sqrt(torch.as_tensor(_anchors._positive_numbers("aspect_ratios", aspect_ratios), dtype=torch.float32))
+    scales = torch.as_tensor(validation.positive_numbers("sizes", sizes), dtype=torch.float32)
+    h_ratios = torch.sqrt(torch.as_tensor(validation.positive_numbers("aspect_ratios", aspect_ratios), dtype=torch.float32))
     ws = (1 / h_ratios[:, None] * scales[None, :]).reshape(-1)
     hs = (h_ratios[:, None] * scales[None, :]).reshape(-1)
     base = (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()                      # A x 4, ratio-major
@@ -212,12 +232,17 @@ def _anchor_cases(g: torch.Generator) -> list[Case]:
         Case(((2, 3), (16, 16), (32.0,), (1.0,)), note="a 2 x 3 grid: centres at k * stride, row by row"),
         Case(((3, 2), (8, 16), (16.0, 32.0), (1.0, 2.0)), note="a non-square stride (8 down, 16 across)"),
         Case(((4, 4), (4, 4), (12.0, 24.0, 48.0), (0.5, 1.0, 2.0)), note="the lab's detector: stride 4, 3 x 3 anchors"),
+        Case(((2, 3), (7, 5), (45.0, 23.0), (1.0, 2.0)),
+             note="odd strides and odd sizes: half-sizes 22.5 and 11.5 round (to even) before the shift; rounding "
+                  "after adding an odd shift gives another whole pixel"),
     ]
     for _ in range(3):
         gh, gw = rand_int(g, 1, 6), rand_int(g, 1, 6)
         stride = (rand_int(g, 2, 32), rand_int(g, 2, 32))
         sizes = tuple(float(rand_int(g, 4, 128)) for _ in range(rand_int(g, 1, 3)))
         ratios = tuple(round(0.25 + float(torch.rand(1, generator=g)) * 3, 2) for _ in range(rand_int(g, 1, 3)))
+        if rand_bool(g):  # ratio 1 with an odd size: a half-pixel half-size
+            ratios = (*ratios, 1.0)
         cases.append(Case(((gh, gw), stride, sizes, ratios),
                           note=f"random: grid {gh} x {gw}, stride {stride}, sizes {sizes}, ratios {ratios}"))
     return cases
@@ -233,8 +258,7 @@ ANCHORS = Exercise(
     off_limits=("torchvision.models.detection.anchor_utils.AnchorGenerator.generate_anchors",
                 "torchvision.models.detection.anchor_utils.AnchorGenerator.grid_anchors",
                 "torchvision.models.detection.anchor_utils.AnchorGenerator.forward",
-                "course_utils.ops.anchors.grid_anchors", "course_utils.ops.anchors.base_anchors",
-                "course_utils.ops.anchors.anchors_for_image"),
+                "course_utils.ops.anchors"),  # the course's own anchors, a module apart from the reference
     yourself="build the anchors yourself with tensor operations",
 )
 
@@ -278,7 +302,7 @@ ENCODE = Exercise(
     function="encode_boxes", tolerance=ACCUMULATED,
     off_limits=("torchvision.models.detection._utils.BoxCoder.encode_single",
                 "torchvision.models.detection._utils.BoxCoder.encode",
-                "torchvision.models.detection._utils.encode_boxes", "course_utils.ops.box_coder.encode"),
+                "torchvision.models.detection._utils.encode_boxes"),
     yourself="write the box encoding yourself",
 )
 
@@ -293,6 +317,10 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
         Case((T([[5.0, 0.0, 0.0, 0.0]]), ref.clone(), WEIGHTS_HEAD), note="weights (10, 10, 5, 5): divide by them first"),
         Case((T([[0.0, 0.0, 10.0, clip + 1.0]]), ref.clone()),
              note="huge dw, dh: clamped at log(1000 / 16) before exp (no overflow)"),
+        Case((T([[0.0, 0.0, 25.0, -40.0], [1.0, -2.0, -30.0, 22.0]]), T([[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 45.0, 25.0]]),
+              WEIGHTS_HEAD),
+             note="large codes with weights (10, 10, 5, 5): divide by the weights, then clamp only from above "
+                  "(dw = 25 / 5 = 5 -> log(1000 / 16) = 4.14; dh = -40 / 5 = -8 stays -8)"),
         Case((T([[0.0, 0.0, 0.0, 0.0, 0.5, -0.5, 0.2, -0.2]]), ref.clone()),
              note="N x 8 codes: two boxes per reference (one per class), N x 8 result"),
         Case((torch.zeros(0, 4), torch.zeros(0, 4)), note="no boxes: a 0 x 4 result"),
@@ -304,6 +332,12 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
         w = WEIGHTS_HEAD if rand_bool(g) else WEIGHTS_RPN
         codes = torch.randn(n, 4 * k, generator=g) * torch.tensor(w).repeat(k) * 0.3
         cases.append(Case((codes, _random_boxes(g, n), w), note=f"random: {n} references, {k} boxes each, weights {w}"))
+    n, k, w = rand_int(g, 1, 6), rand_int(g, 1, 2), (WEIGHTS_HEAD, (2.0, 2.0, 0.5, 3.0))[rand_int(g, 0, 1)]
+    codes = torch.randn(n, 4 * k, generator=g) * torch.tensor(w).repeat(k)
+    beyond = (clip + 0.5 + 3 * torch.rand(n, 2 * k, generator=g)) * torch.where(torch.rand(n, 2 * k, generator=g) < 0.5, -1, 1)
+    codes.view(n, k, 4)[..., 2:] = (beyond.view(n, k, 2) * torch.tensor(w[2:]))      # |dw|, |dh| beyond the clamp
+    cases.append(Case((codes, _random_boxes(g, n), w), note=f"random: {n} references, {k} boxes each, weights {w}, "
+                                                          f"|dw|, |dh| beyond log(1000 / 16) after the weights"))
     return cases
 
 
@@ -315,7 +349,7 @@ DECODE = Exercise(
          "cy + h/2) for each of the K, interleaved back to N x 4K.",
     function="decode_boxes", tolerance=ACCUMULATED,
     off_limits=("torchvision.models.detection._utils.BoxCoder.decode_single",
-                "torchvision.models.detection._utils.BoxCoder.decode", "course_utils.ops.box_coder.decode"),
+                "torchvision.models.detection._utils.BoxCoder.decode"),
     yourself="write the box decoding yourself",
 )
 
@@ -356,8 +390,7 @@ MATCH = Exercise(
          "original idx (keep a copy from before the thresholds). M = 0: all -1. int64.",
     function="match", tolerance=EXACT,
     off_limits=("torchvision.models.detection._utils.Matcher.__call__",
-                "torchvision.models.detection._utils.Matcher.set_low_quality_matches_",
-                "course_utils.ops.matcher.match"),
+                "torchvision.models.detection._utils.Matcher.set_low_quality_matches_"),
     yourself="write the matching rule yourself with tensor operations",
 )
 
@@ -402,9 +435,9 @@ NMS = Exercise(
          "box overlaps it with IoU > iou_threshold; return the kept indices (int64, into the original boxes) in visiting order.",
     function="nms", tolerance=EXACT,
     off_limits=("torchvision.ops.nms", "torchvision.ops.boxes.nms", "torchvision.ops.batched_nms",
-                "torchvision.ops.boxes._batched_nms_coordinate_trick", "torchvision.ops.boxes._batched_nms_vanilla",
-                "course_utils.ops.nms.nms", "course_utils.ops.nms.batched_nms"),
+                "torchvision.ops.boxes._batched_nms_coordinate_trick", "torchvision.ops.boxes._batched_nms_vanilla"),
     yourself="write the suppression yourself (your box_iou is fine)",
+    allowed=("course_utils.structures.boxes.box_iou",),  # exercise 05.box_iou: after fallback, the course's
 )
 
 
@@ -416,12 +449,19 @@ def _batched_nms_cases(g: torch.Generator) -> list[Case]:
         Case((same, scores, T([0, 0, 0, 0]), 0.5), note="one class: plain NMS"),
         Case((same, scores, T([3, 1, 2, 0]), 0.5), note="every box its own class: nothing suppressed, sorted by score"),
         Case((same, T([0.5, 0.5, 0.5, 0.5]), T([1, 0, 1, 0]), 0.5), note="equal scores: input order"),
+        Case((same, scores, T([7, 3, 7, 3]), 0.5), note="class ids 3 and 7 (any ints, not only 0 .. K-1)"),
+        Case((T([[10.0, 10.0, 50.0, 50.0], [110.0, 110.0, 150.0, 150.0], [1010.0, 1010.0, 1050.0, 1050.0],
+                 [10010.0, 10010.0, 10050.0, 10050.0], [12.0, 12.0, 52.0, 52.0]]), T([0.9, 0.8, 0.7, 0.6, 0.5]),
+              T([1, 0, 0, 0, 1]), 0.3),
+             note="class-0 boxes 100, 1000 and 10000 pixels right of and below a class-1 box: shifting the classes "
+                  "apart by a fixed idxs * 100 (or 1000, ...) would make them overlap; shift by more than the largest "
+                  "coordinate"),
         Case((torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5), note="no boxes"),
     ]
     for _ in range(3):
         n, c = rand_int(g, 2, 30), rand_int(g, 1, 3)
         boxes, s = _scored(g, n)
-        idxs = torch.randint(0, c, (n,), generator=g)
+        idxs = torch.randint(0, c, (n,), generator=g) * rand_int(g, 1, 3) + rand_int(g, 0, 4)   # ids with gaps
         t = [0.3, 0.5, 0.7][rand_int(g, 0, 2)]
         cases.append(Case((boxes, s, idxs, t), note=f"random: {n} boxes in {c} classes, threshold {t}"))
     return cases
@@ -436,6 +476,7 @@ BATCHED_NMS = Exercise(
     off_limits=("torchvision.ops.nms", "torchvision.ops.boxes.nms", "torchvision.ops.batched_nms",
                 "torchvision.ops.boxes._batched_nms_coordinate_trick", "torchvision.ops.boxes._batched_nms_vanilla"),
     yourself="write the per-class suppression yourself (your nms is fine)",
+    allowed=("course_utils.ops.nms.nms",),  # exercise 05.nms: after fallback, the course's
 )
 
 
@@ -457,10 +498,12 @@ def _random_detections(g: torch.Generator, images: int, classes: int) -> tuple[l
         gl = torch.randint(1, classes + 1, (m,), generator=g)
         hits = torch.rand(m, generator=g) < 0.8                        # found objects, jittered
         found = _jitter(g, gt[hits], 0.4)
+        twice = rand_int(g, 0, 1)                                      # some found twice: a duplicate
+        found, hit_labels = torch.cat([found, _jitter(g, gt[hits][:twice], 0.2)]), torch.cat([gl[hits], gl[hits][:twice]])
         k = rand_int(g, 0, 3)
         fp = _random_boxes(g, k, size=100)                              # false positives, any class
         boxes = torch.cat([found, fp])
-        labels = torch.cat([gl[hits], torch.randint(1, classes + 2, (k,), generator=g)])   # classes + 1: no GT
+        labels = torch.cat([hit_labels, torch.randint(1, classes + 2, (k,), generator=g)])   # classes + 1: no GT
         scores = torch.randint(1, 11, (len(boxes),), generator=g).float() / 10           # ties
         perm = torch.randperm(len(boxes), generator=g)
         preds.append({"boxes": boxes[perm], "scores": scores[perm], "labels": labels[perm]})
@@ -484,30 +527,58 @@ def _ap_cases(g: torch.Generator) -> list[Case]:
              note="class 2 has no ground truth anywhere: left out of the mean (its false positives cost nothing)"),
         Case(([_det([[0, 0, 5, 5], [10, 10, 50, 50], [60, 60, 90, 95]], [0.99, 0.9, 0.8], [1, 1, 1])], [gt], 2),
              note="max_dets=2: only the 2 best-scored detections per image and class count"),
+        Case(([_det([[0, 0, 5, 5], [10, 10, 50, 50], [60, 60, 90, 95], [70, 0, 80, 10], [20, 60, 40, 80]],
+                    [0.3, 0.2, 0.9, 0.95, 0.5], [1, 1, 1, 2, 2])],
+              [_gt([[10, 10, 50, 50], [60, 60, 90, 95], [20, 60, 40, 80]], [1, 1, 2])], 2),
+             note="max_dets=2 with two classes, detections not given in score order: the 2 best-scored of each class "
+                  "in each image (class 1 keeps 0.9 and 0.3, class 2 both)"),
+        Case(([_det([[10, 10, 50, 50], [11, 11, 51, 51], [60, 60, 90, 95]], [0.9, 0.8, 0.7], [1, 1, 1])], [gt]),
+             note="two detections on one ground-truth box: the second (lower score) finds it taken, a false positive"),
+        Case(([_det([[3, 0, 23, 20], [0, 0, 20, 20]], [0.9, 0.8], [1, 1])], [_gt([[0, 0, 20, 20], [4, 0, 24, 20]], [1, 1])]),
+             note="a detection overlapping two ground-truth boxes (IoU 0.74 and 0.90) takes the one it overlaps most, "
+                  "so the next detection still finds its own"),
+        Case(([_det([[0, 0, 10, 5], [20, 0, 30, 7.5]], [0.9, 0.8], [1, 1])], [_gt([[0, 0, 10, 10], [20, 0, 30, 10]], [1, 1])]),
+             note="IoUs of exactly 0.5 and 0.75: hits at those thresholds (IoU >= t)"),
+        Case(([_det([[0, 0, 5, 5]], [0.6], [1]), _det([[10, 10, 50, 50]], [0.6], [1])],
+              [_gt([[60, 60, 90, 95]], [1]), _gt([[10, 10, 50, 50]], [1])]),
+             note="a false positive (first image) and a hit (second image) with equal scores: images in order, so the "
+                  "false positive ranks first"),
         Case(([_det([], [], [])], [gt]), note="no detections: AP 0"),
         Case(([_det([[0, 0, 5, 5]], [0.5], [1])], [_gt([], [])]), note="no ground truth at all: -1 (undefined)"),
     ]
     for _ in range(3):
         images, classes = rand_int(g, 1, 4), rand_int(g, 1, 3)
         preds, targets = _random_detections(g, images, classes)
-        cases.append(Case((preds, targets), note=f"random: {images} images, {classes} classes, jittered hits, false "
-                                                 f"positives (some of a class without ground truth), tied scores"))
+        cap = (rand_int(g, 1, 3),) if rand_bool(g) else ()
+        cases.append(Case((preds, targets, *cap),
+                          note=f"random: {images} images, {classes} classes, jittered hits (some twice), false positives "
+                               f"(some of a class without ground truth), tied scores"
+                               + (f", max_dets={cap[0]}" if cap else "")))
     return cases
+
+
+def _ap_verify(case: Case, got: object, expected: dict[str, float]) -> str | None:
+    """pycocotools' AP (the reference: float64 grids) or torchmetrics' (the same on float32 grids, which read a
+    recall or an IoU exactly on a grid point differently): both are COCO AP as the field computes it."""
+    problem = compare(expected, got, *TIGHT)
+    if problem is None or compare(_detection.coco_map_torchmetrics(*case.args, **case.kwargs), got, *TIGHT) is None:
+        return None
+    return problem
 
 
 AVERAGE_PRECISION = Exercise(
     "05.average_precision", "COCO box AP (101 recall points, IoU .50:.05:.95, max detections)",
-    _detection.coco_map, _ap_cases,
+    _detection.coco_map, _ap_cases, verify=_ap_verify,
     hint="per class: per image, detections by score (stable sort), the first max_dets; for each IoU threshold in "
-         "torch.linspace(0.5, 0.95, 10) each detection takes the free ground truth it overlaps most with IoU >= t; "
+         "np.linspace(0.5, 0.95, 10) each detection takes the free ground truth it overlaps most with IoU >= t; "
          "then all images' detections by score (stable), precision = TP / rank, made monotone from the right, read at "
-         "recall 0, .01, .., 1 (first rank with recall >= r, else 0); mean over thresholds and over classes with ground "
+         "recall np.linspace(0, 1, 101) (first rank with recall >= r, else 0); mean over thresholds and over classes with ground "
          "truth. Return {'map': ..., 'map_50': ..., 'map_75': ...} as floats (-1 without ground truth).",
     function="average_precision", tolerance=TIGHT,
     # torchmetrics' MeanAveragePrecision runs pycocotools' COCOeval (importing torchmetrics here would cost 3 s)
-    off_limits=("pycocotools.cocoeval.COCOeval.evaluate", "pycocotools.cocoeval.COCOeval.accumulate",
-                "course_utils.evaluation.detection.coco_map", "course_utils.evaluation.detection.box_map"),
+    off_limits=("pycocotools.cocoeval.COCOeval.evaluate", "pycocotools.cocoeval.COCOeval.accumulate"),
     yourself="compute COCO AP yourself",
+    allowed=("course_utils.structures.boxes.box_iou",),  # exercise 05.box_iou: after fallback, the course's
 )
 
 EXERCISES = (BOX_IOU, ROI_POOL, ROI_ALIGN, ANCHORS, ENCODE, DECODE, MATCH, NMS, BATCHED_NMS, AVERAGE_PRECISION)

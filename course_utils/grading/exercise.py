@@ -61,8 +61,17 @@ class Exercise:
         tolerance: one of the presets above.
         exact_dtype: the result's dtype must equal the reference's (the default); ``False`` accepts any
             dtype of the same kind (any integer dtype for counts, say).
-        off_limits: dotted names of the library functions the student must not call inside the function
-            (``"torch.nn.functional.interpolate"``); the exercise's own reference is always off-limits.
+        off_limits: dotted names of what the student must not call inside the function: library functions
+            (``"torch.nn.functional.interpolate"``; the compiled kernels behind them, ``torch.ops...``, come
+            with them), course functions, or whole modules (every function defined in one).
+            Without declaring anything, the course's own code for the answer is off-limits too: the
+            reference, every function of the reference's module and every course function the reference
+            calls (see :mod:`course_utils.grading.runner`); so a new exercise only lists the libraries.
+        allowed: dotted names of course functions the lab lets the student call inside the function (and
+            whatever they call), although the rule above would forbid them: the course's version of an
+            earlier exercise that the lab says to reuse ("your box_iou is fine": after ``fallback`` the
+            student's ``box_iou`` may be the course's). Input checks (:mod:`course_utils.validation`)
+            are always allowed.
         yourself: what the student is asked to write, for the off-limits message ("write the
             interpolation yourself").
         gradient: positions of the arguments whose gradients must flow through the result as through
@@ -81,6 +90,7 @@ class Exercise:
     tolerance: Tolerance = FLOAT32
     exact_dtype: bool = True
     off_limits: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
     yourself: str = ""
     gradient: tuple[int, ...] = ()
     time_limit: float = 10.0

@@ -16,17 +16,11 @@ import torch
 from course_utils import validation
 
 
-def _positive_numbers(name: str, values: Sequence[float]) -> list[float]:
-    if isinstance(values, (int, float)) or not isinstance(values, Sequence) or not values:
-        raise TypeError(f"{name} must be a non-empty sequence of numbers, e.g. (32, 64), got {values!r}")
-    return [validation.number(f"{name}[{i}]", v, minimum=0, strict_minimum=True) for i, v in enumerate(values)]
-
-
 def base_anchors(sizes: Sequence[float], aspect_ratios: Sequence[float],
                  dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """The ``A = len(aspect_ratios) * len(sizes)`` anchors around the origin, ``A x 4`` XYXY, rounded."""
-    _positive_numbers("sizes", sizes)
-    _positive_numbers("aspect_ratios", aspect_ratios)
+    validation.positive_numbers("sizes", sizes)
+    validation.positive_numbers("aspect_ratios", aspect_ratios)
     scales = torch.as_tensor(sizes, dtype=dtype)
     ratios = torch.as_tensor(aspect_ratios, dtype=dtype)
     h_ratios = torch.sqrt(ratios)

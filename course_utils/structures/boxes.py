@@ -14,6 +14,9 @@ from __future__ import annotations
 import torch
 
 from course_utils import validation
+from course_utils.validation import (
+    xyxy_boxes as check_xyxy,  # an input check: its home is validation
+)
 
 FORMATS = ("xyxy", "cxcywh", "xywh")
 
@@ -48,20 +51,6 @@ def box_convert(boxes: torch.Tensor, in_fmt: str, out_fmt: str) -> torch.Tensor:
     if in_fmt == out_fmt:
         return boxes.clone()
     return _from_xyxy(_to_xyxy(boxes, in_fmt), out_fmt)
-
-
-def check_xyxy(name: str, boxes: object) -> torch.Tensor:
-    """``boxes`` as a valid ``N x 4`` XYXY float tensor: finite, with ``x1 <= x2`` and ``y1 <= y2``."""
-    validation.boxes(name, boxes)
-    if boxes.numel():
-        if not torch.isfinite(boxes).all():
-            raise ValueError(f"{name} must hold finite numbers, got NaN or infinity")
-        bad = (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
-        if bad.any():
-            i = int(bad.nonzero()[0])
-            raise ValueError(f"{name} must be XYXY with x1 <= x2 and y1 <= y2; row {i} is "
-                             f"{[round(v, 4) for v in boxes[i].tolist()]} (another format? see box_convert)")
-    return boxes
 
 
 def box_area(boxes: torch.Tensor) -> torch.Tensor:

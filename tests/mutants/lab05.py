@@ -22,7 +22,7 @@ CHEATS = Collection()
 
 
 # ---- 05.box_iou ------------------------------------------------------------------------------
-def _iou(a, b, clamp=True, subtract=True, nan=False, plus_one=0.0):
+def _iou(a, b, clamp=True, subtract=True, nan=False, plus_one=0.0, eps=0.0):
     area_a = (a[:, 2] - a[:, 0] + plus_one) * (a[:, 3] - a[:, 1] + plus_one)
     area_b = (b[:, 2] - b[:, 0] + plus_one) * (b[:, 3] - b[:, 1] + plus_one)
     wh = torch.min(a[:, None, 2:], b[None, :, 2:]) - torch.max(a[:, None, :2], b[None, :, :2]) + plus_one
@@ -32,6 +32,8 @@ def _iou(a, b, clamp=True, subtract=True, nan=False, plus_one=0.0):
     union = area_a[:, None] + area_b[None, :] - (inter if subtract else 0)
     if nan:
         return inter / union
+    if eps:
+        return inter / (union + eps)
     return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), torch.zeros_like(inter))
 
 
@@ -53,6 +55,11 @@ def iou_nan(boxes1, boxes2):
 @MUTANTS.add("05.box_iou", "the +1 pixel convention of old VOC code: w = x2 - x1 + 1")
 def iou_plus_one(boxes1, boxes2):
     return _iou(boxes1, boxes2, plus_one=1.0)
+
+
+@MUTANTS.add("05.box_iou", "an epsilon in the denominator, inter / (union + 1e-6): wrong for boxes smaller than a pixel")
+def iou_epsilon(boxes1, boxes2):
+    return _iou(boxes1, boxes2, eps=1e-6)
 
 
 @MUTANTS.add("05.box_iou", "returns M x N (boxes2 by boxes1)")
@@ -81,6 +88,21 @@ def pool_no_plus_one(features, boxes, output_size, spatial_scale=1.0):
     x = roi._c_round(rois[:, 1:] * spatial_scale).to(rois.dtype)
     x[:, 2:] = torch.maximum(x[:, 2:] - 1, x[:, :2])
     rois[:, 1:] = x / spatial_scale
+    return roi.roi_pool(features, rois, output_size, spatial_scale)
+
+
+@MUTANTS.add("05.roi_pool", "rounds with int(v + 0.5): truncation towards 0 for negative coordinates")
+def pool_int_round(features, boxes, output_size, spatial_scale=1.0):
+    rois = roi._rois(boxes, features).clone()
+    rois[:, 1:] = torch.trunc(rois[:, 1:].double() * spatial_scale + 0.5).to(rois.dtype) / spatial_scale
+    return roi.roi_pool(features, rois, output_size, spatial_scale)
+
+
+@MUTANTS.add("05.roi_pool", "clamps the box's start to the map (x1 = max(x1, 0)) before cutting it into bins")
+def pool_clamped_start(features, boxes, output_size, spatial_scale=1.0):
+    rois = roi._rois(boxes, features).clone()
+    start = roi._c_round(rois[:, 1:3] * spatial_scale).clamp(min=0).to(rois.dtype)
+    rois[:, 1:3] = start / spatial_scale
     return roi.roi_pool(features, rois, output_size, spatial_scale)
 
 
@@ -122,6 +144,36 @@ def align_quantised(features, boxes, output_size, spatial_scale=1.0, sampling_ra
     return roi.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
 
 
+@MUTANTS.add("05.roi_align", "adaptive sampling only for sampling_ratio == -1: 0 gives no samples (bins of 0)")
+def align_zero_ratio(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    out = roi.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio if sampling_ratio else 1, aligned)
+    return torch.zeros_like(out) if sampling_ratio == 0 else out
+
+
+@MUTANTS.add("05.roi_align", "clamps the box's start to the map (x1 = max(x1, 0)) before cutting it into bins")
+def align_clamped_start(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    rois = roi._rois(boxes, features).clone()
+    offset = 0.5 if aligned else 0.0
+    rois[:, 1:3] = ((rois[:, 1:3] * spatial_scale - offset).clamp(min=0) + offset) / spatial_scale
+    return roi.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
+
+
+def _bilinear_zero_outside(fmap, y, x):
+    """A sample outside [0, H - 1] x [0, W - 1] counts as 0 (the kernel: only beyond one pixel outside)."""
+    inside = ((y >= 0) & (y <= fmap.shape[1] - 1))[:, None] & ((x >= 0) & (x <= fmap.shape[2] - 1))[None, :]
+    return roi_zero._bilinear_course(fmap, y, x) * inside
+
+
+roi_zero = student_module(roi_ops)
+roi_zero._bilinear_course = roi_zero._bilinear
+roi_zero.roi_align.__globals__["_bilinear"] = _bilinear_zero_outside
+
+
+@MUTANTS.add("05.roi_align", "a sample outside the map's pixel centres is 0 (the kernel: only beyond one pixel outside)")
+def align_zero_outside(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    return roi_zero.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio, aligned)
+
+
 @MUTANTS.add("05.roi_align", "forgets spatial_scale")
 def align_no_scale(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     return roi.roi_align(features, boxes, output_size, 1.0, sampling_ratio, aligned)
@@ -129,7 +181,7 @@ def align_no_scale(features, boxes, output_size, spatial_scale=1.0, sampling_rat
 
 # ---- 05.anchors ------------------------------------------------------------------------------
 def _anchors(grid_size, stride, sizes, aspect_ratios, ratio_is_w_over_h=False, rounded=True, offset=0.0,
-             size_major=False, swap_stride=False):
+             size_major=False, swap_stride=False, round_after_shift=False):
     r = torch.tensor(aspect_ratios, dtype=torch.float32)
     s = torch.tensor(sizes, dtype=torch.float32)
     h_ratio = torch.sqrt(1 / r if ratio_is_w_over_h else r)
@@ -138,13 +190,14 @@ def _anchors(grid_size, stride, sizes, aspect_ratios, ratio_is_w_over_h=False, r
     else:
         ws, hs = (s[None, :] / h_ratio[:, None]).reshape(-1), (s[None, :] * h_ratio[:, None]).reshape(-1)
     base = torch.stack([-ws, -hs, ws, hs], 1) / 2
-    if rounded:
+    if rounded and not round_after_shift:
         base = base.round()
     sy, sx = stride[::-1] if swap_stride else stride
     ys, xs = torch.meshgrid((torch.arange(grid_size[0]) + offset) * sy, (torch.arange(grid_size[1]) + offset) * sx,
                             indexing="ij")
     shifts = torch.stack([xs.reshape(-1), ys.reshape(-1)] * 2, 1)
-    return (shifts[:, None, :] + base[None]).reshape(-1, 4).float()
+    out = (shifts[:, None, :] + base[None]).reshape(-1, 4).float()
+    return out.round() if round_after_shift else out
 
 
 @MUTANTS.add("05.anchors", "aspect ratio read as w / h (torchvision's is h / w)")
@@ -155,6 +208,11 @@ def anchors_w_over_h(grid_size, stride, sizes, aspect_ratios):
 @MUTANTS.add("05.anchors", "base anchors not rounded to whole pixels")
 def anchors_unrounded(grid_size, stride, sizes, aspect_ratios):
     return _anchors(grid_size, stride, sizes, aspect_ratios, rounded=False)
+
+
+@MUTANTS.add("05.anchors", "rounds after adding the shifts (an odd stride moves a half-pixel corner to the other even)")
+def anchors_round_after_shift(grid_size, stride, sizes, aspect_ratios):
+    return _anchors(grid_size, stride, sizes, aspect_ratios, round_after_shift=True)
 
 
 @MUTANTS.add("05.anchors", "centres at (k + 0.5) * stride, SSD's convention")
@@ -209,16 +267,24 @@ def encode_dy_by_width(boxes, references, weights=(1.0, 1.0, 1.0, 1.0)):
     return _encode(boxes, references, weights, dy_by_width=True)
 
 
-def _decode(codes, references, weights, clip=True, multiply=False, first_only=False, corner=False):
+def _decode(codes, references, weights, clip=True, multiply=False, first_only=False, corner=False,
+            symmetric=False, clip_first=False):
     xa, ya, wa, ha = _centres(references.to(codes.dtype))
     wx, wy, ww, wh = weights
     if first_only:
         codes = codes[:, :4]
     if multiply:
         dx, dy, dw, dh = codes[:, 0::4] * wx, codes[:, 1::4] * wy, codes[:, 2::4] * ww, codes[:, 3::4] * wh
+    elif clip_first:
+        limit = math.log(1000 / 16)
+        dx, dy = codes[:, 0::4] / wx, codes[:, 1::4] / wy
+        dw, dh = codes[:, 2::4].clamp(max=limit) / ww, codes[:, 3::4].clamp(max=limit) / wh
     else:
         dx, dy, dw, dh = codes[:, 0::4] / wx, codes[:, 1::4] / wy, codes[:, 2::4] / ww, codes[:, 3::4] / wh
-    if clip:
+    if symmetric:
+        limit = math.log(1000 / 16)
+        dw, dh = dw.clamp(-limit, limit), dh.clamp(-limit, limit)
+    elif clip:
         dw, dh = dw.clamp(max=math.log(1000 / 16)), dh.clamp(max=math.log(1000 / 16))
     x, y = dx * wa[:, None] + xa[:, None], dy * ha[:, None] + ya[:, None]
     w, h = torch.exp(dw) * wa[:, None], torch.exp(dh) * ha[:, None]
@@ -230,6 +296,16 @@ def _decode(codes, references, weights, clip=True, multiply=False, first_only=Fa
 @MUTANTS.add("05.decode", "no clamp of dw, dh at log(1000 / 16)")
 def decode_no_clamp(codes, references, weights=(1.0, 1.0, 1.0, 1.0)):
     return _decode(codes, references, weights, clip=False)
+
+
+@MUTANTS.add("05.decode", "clamps dw, dh symmetrically at +-log(1000 / 16) (only large values are clamped)")
+def decode_symmetric_clamp(codes, references, weights=(1.0, 1.0, 1.0, 1.0)):
+    return _decode(codes, references, weights, symmetric=True)
+
+
+@MUTANTS.add("05.decode", "clamps dw, dh before dividing them by the weights")
+def decode_clamp_before_weights(codes, references, weights=(1.0, 1.0, 1.0, 1.0)):
+    return _decode(codes, references, weights, clip_first=True)
 
 
 @MUTANTS.add("05.decode", "multiplies by the weights instead of dividing")
@@ -351,6 +427,19 @@ def batched_local_indices(boxes, scores, idxs, iou_threshold):
     return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
 
 
+@MUTANTS.add("05.batched_nms", "boxes shifted apart by a fixed idxs * 1000: boxes 1000 pixels apart then overlap")
+def batched_fixed_offset(boxes, scores, idxs, iou_threshold):
+    return _nms(boxes + idxs[:, None].to(boxes) * 1000.0, scores, iou_threshold)
+
+
+@MUTANTS.add("05.batched_nms", "loops over classes 0 .. K-1 (K distinct ids): other class ids are dropped")
+def batched_ids_from_zero(boxes, scores, idxs, iou_threshold):
+    keep = [torch.where(idxs == c)[0][_nms(boxes[idxs == c], scores[idxs == c], iou_threshold)]
+            for c in range(len(torch.unique(idxs)))]
+    kept = torch.cat(keep) if keep else torch.zeros(0, dtype=torch.int64)
+    return kept[torch.sort(scores[kept], descending=True, stable=True).indices]
+
+
 @MUTANTS.add("05.batched_nms", "equal scores: the last first")
 def batched_reversed_ties(boxes, scores, idxs, iou_threshold):
     shifted = boxes + idxs[:, None].to(boxes) * (boxes.max() + 1) if len(boxes) else boxes
@@ -359,16 +448,23 @@ def batched_reversed_ties(boxes, scores, idxs, iou_threshold):
 
 # ---- 05.average_precision ---------------------------------------------------------------------
 def _coco_ap(preds, targets, max_dets=100, points=101, monotone=True, thresholds=None, empty_classes=False,
-             cap=True, area=False):
+             cap=True, area=False, reuse=False, first_match=False, strict=False, tp_first=False, cap_all=False,
+             cap_input_order=False):
     thresholds = np.linspace(0.5, 0.95, 10) if thresholds is None else np.asarray(thresholds)
     classes = sorted({int(c) for d in [*preds, *targets] for c in d["labels"].tolist()})
+    if cap_all:   # the max_dets best detections of each image, whatever their class
+        preds = [{k: v[torch.sort(p["scores"], descending=True, stable=True).indices[:max_dets]] for k, v in p.items()}
+                 for p in preds]
     table = {}
     for c in classes:
         scores, hits, n_gt = [], [], 0
         for p, t in zip(preds, targets):
             s = p["scores"][p["labels"] == c].double().numpy()
             order = np.argsort(-s, kind="stable")
-            if cap:
+            if cap_input_order:
+                order = np.arange(len(s))[:max_dets]
+                order = order[np.argsort(-s[order], kind="stable")]
+            elif cap and not cap_all:
                 order = order[:max_dets]
             dt = p["boxes"][p["labels"] == c].double().numpy()[order]
             gt = t["boxes"][t["labels"] == c].double().numpy()
@@ -378,9 +474,10 @@ def _coco_ap(preds, targets, max_dets=100, points=101, monotone=True, thresholds
             for k, th in enumerate(thresholds):
                 taken = np.zeros(len(gt), dtype=bool)
                 for d in range(len(dt)):
-                    cand = np.where(~taken & (iou[d] >= th - 1e-12))[0] if len(gt) else []
+                    over = iou[d] > th if strict else iou[d] >= th - 1e-12
+                    cand = np.where((reuse | ~taken) & over)[0] if len(gt) else []
                     if len(cand):
-                        g = cand[np.argmax(iou[d, cand])]
+                        g = cand[0] if first_match else cand[np.argmax(iou[d, cand])]
                         taken[g], h[k, d] = True, True
             scores.append(s[order])
             hits.append(h)
@@ -393,8 +490,9 @@ def _coco_ap(preds, targets, max_dets=100, points=101, monotone=True, thresholds
                 if empty_classes:
                     aps += [0.0] * len(thresholds[sl])
                 continue
-            h = h[:, np.argsort(-s, kind="stable")]
-            for row in h[sl]:
+            rows = h[sl]
+            for row in rows:
+                row = row[np.lexsort((~row, -s))] if tp_first else row[np.argsort(-s, kind="stable")]
                 tp = np.cumsum(row)
                 rec, prec = tp / n_gt, tp / np.arange(1, len(row) + 1)
                 if monotone:
@@ -439,6 +537,36 @@ def ap_no_cap(preds, targets, max_dets=100):
 @MUTANTS.add("05.average_precision", "area under the raw precision-recall steps instead of 101-point interpolation")
 def ap_area(preds, targets, max_dets=100):
     return _coco_ap(preds, targets, max_dets, area=True)
+
+
+@MUTANTS.add("05.average_precision", "a ground-truth box can be matched twice (no 'taken' flag): a duplicate is a hit")
+def ap_gt_reused(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, reuse=True)
+
+
+@MUTANTS.add("05.average_precision", "a detection takes the first free ground truth over the threshold, not the best")
+def ap_first_match(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, first_match=True)
+
+
+@MUTANTS.add("05.average_precision", "a hit needs IoU > threshold (COCO: >=)")
+def ap_strict_threshold(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, strict=True)
+
+
+@MUTANTS.add("05.average_precision", "equal scores: true positives ranked before false positives")
+def ap_tp_first(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, tp_first=True)
+
+
+@MUTANTS.add("05.average_precision", "max_dets per image over all classes (COCO: per image and class)")
+def ap_cap_all_classes(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, cap_all=True)
+
+
+@MUTANTS.add("05.average_precision", "max_dets: the first detections as given, not the best-scored")
+def ap_cap_input_order(preds, targets, max_dets=100):
+    return _coco_ap(preds, targets, max_dets, cap_input_order=True)
 
 
 # ---- cheats: the library functions the exercises put off-limits -------------------------------
