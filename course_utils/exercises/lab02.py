@@ -229,10 +229,21 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
         Case((torch.tensor([[5, 0], [0, 3]]),), note="perfect"),
         Case((torch.tensor([[3, 1, 0], [2, 4, 0], [0, 0, 0]]),), note="class 2 absent: NaN IoU, left out of the mean"),
         Case((torch.tensor([[0, 4], [0, 0]]),), note="class 0 never predicted right: IoU 0"),
+        Case((torch.tensor([[3, 1, 2], [1, 4, 0], [0, 0, 0]]),),
+             note="class 2 is predicted but never in the target: IoU 0, counted in the mean (the mean is over the "
+                  "classes in the target or the prediction)"),
+        Case((torch.tensor([[3, 1, 0], [1, 4, 0], [2, 0, 0]]),),
+             note="class 2 is in the target but never predicted: IoU 0, counted in the mean"),
     ]
     for c in (4, 8):
         pred, target = _labels(g, 400, c)
         cases.append(Case((segmentation.confusion_matrix(pred, target, c),), note=f"random, {c} classes"))
+    c = rand_int(g, 3, 6)
+    pred, target = _labels(g, 300, c)
+    one, other = torch.randperm(c, generator=g)[:2].tolist()
+    target[target == one], pred[pred == other] = other, one   # class `one` only predicted, `other` only in the target
+    cases.append(Case((segmentation.confusion_matrix(pred, target, c),),
+                      note=f"random, {c} classes: class {one} only predicted, class {other} only in the target"))
     return cases
 
 

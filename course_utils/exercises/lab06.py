@@ -255,6 +255,17 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
              note="a non-square image, H = 96, W = 160 (image_size is (H, W)): x and w scale with W, y and h with H"),
         Case((_one_image(2, 1, 1, {(0, 1): [0.5, 0.5, -0.3, 0.4, 0.9, 1.0]}), 1, 64),
              note="a negative predicted width counts as 0: a box of width 0, still a detection"),
+        Case((_one_image(2, 2, 1, {(0, 0): [0.5, 0.5, 0.5, 0.5, 0.9, 0.5, 0.25, 0.5, 0.25, 0.8, 1.0]}), 1, 64),
+             note="two boxes of one class, (0, 0, 32, 32) and (0, 0, 32, 16): IoU exactly 0.5 at iou_threshold 0.5, "
+                  "so both stay (NMS suppresses only IoU > iou_threshold)"),
+        Case((_one_image(2, 2, 1, {(0, 0): [0.5, 0.5, 0.5, 0.5, 0.9, 0.25, 0.25, 0.25, 0.25, 0.8, 1.0]}), 1, 64, 0.2,
+              0.25),
+             note="iou_threshold 0.25 and two boxes, (0, 0, 32, 32) and (0, 0, 16, 16), with IoU exactly 0.25: both "
+                  "stay"),
+        Case((_one_image(2, 3, 1, {(0, 0): [0.5, 0.5, 0.5, 0.5, 0.9, 0.25, 0.25, 0.25, 0.25, 0.8, 0.5, 0.5, 0.1, 0.1,
+                                            0.45, 1.0]}), 1, 64, 0.5, 0.2),
+             note="score_threshold 0.5 and iou_threshold 0.2: the box (0, 0, 16, 16) (IoU 0.25 > 0.2) is suppressed, "
+                  "the small one scores 0.45 < 0.5"),
         Case((_random_decode_pred(g, 7, 2, 20), 20, 448, 0.1),
              note="Pascal VOC's S = 7, B = 2, C = 20: 7 x 7 x 30 predictions, 448 x 448 image, score_threshold 0.1"),
     ]

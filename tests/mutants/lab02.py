@@ -214,7 +214,12 @@ def _metrics(cm, *, union="iou", absent="nan", mean="present", acc_type=float):
     else:
         u = cm.sum(0) + cm.sum(1)
     iou = torch.where(u > 0, tp / u.clamp(min=1), torch.full_like(tp, float("nan") if absent == "nan" else 0.0))
-    miou = iou.nan_to_num(0).mean() if mean == "all" else iou[~iou.isnan()].mean()
+    if mean == "all":
+        miou = iou.nan_to_num(0).mean()
+    elif mean in ("target", "prediction"):   # the classes present on one side of the matrix
+        miou = iou[cm.sum(1 if mean == "target" else 0) > 0].mean()
+    else:
+        miou = iou[~iou.isnan()].mean()
     acc = tp.sum() / cm.sum()
     return (acc.item() if acc_type is float else acc), iou, miou.item()
 
@@ -222,6 +227,16 @@ def _metrics(cm, *, union="iou", absent="nan", mean="present", acc_type=float):
 @MUTANTS.add("02.iou", "the mean counts absent classes (NaN) as 0")
 def iou_nan_as_zero(cm):
     return _metrics(cm, mean="all")
+
+
+@MUTANTS.add("02.iou", "the mean over the classes present in the target (a class only predicted is left out)")
+def iou_mean_over_target_classes(cm):
+    return _metrics(cm, mean="target")
+
+
+@MUTANTS.add("02.iou", "the mean over the classes present in the prediction (a class never predicted is left out)")
+def iou_mean_over_predicted_classes(cm):
+    return _metrics(cm, mean="prediction")
 
 
 @MUTANTS.add("02.iou", "union = row + column without subtracting TP")
@@ -278,3 +293,36 @@ def iou_course(cm):
 
     iou = segmentation.per_class_iou(cm)
     return segmentation.pixel_accuracy(cm), iou, float(iou[~iou.isnan()].mean())
+
+
+# ---- shortcuts through compiled kernels and the course's own code ----------------------------------------
+@CHEATS.add("02.pixel_ce", "the compiled op behind F.nll_loss, torch.ops.aten.nll_loss_nd")
+def ce_aten_nll(logits, target, ignore_index=255):
+    return torch.ops.aten.nll_loss_nd(logits.log_softmax(1), target, None, 1, ignore_index)
+
+
+@CHEATS.add("02.pixel_ce", "the compiled op behind F.cross_entropy, torch.ops.aten.cross_entropy_loss.default")
+def ce_aten_cross_entropy(logits, target, ignore_index=255):
+    return torch.ops.aten.cross_entropy_loss.default(logits, target, None, 1, ignore_index, 0.0)
+
+
+@CHEATS.add("02.receptive_field", "the course's empirical_receptive_field on a stack of convolutions")
+def rf_course_empirical(layers):
+    from course_utils.ops import receptive_field
+
+    net = nn.Sequential(*[nn.Conv2d(1, 1, k, s, p, d) for k, s, p, d in layers])
+    i = net(torch.zeros(1, 1, 256, 256)).shape[-1] // 2
+    first, last, _, _ = receptive_field.empirical_receptive_field(net, 1, 256, (i, i))
+    jump = receptive_field.empirical_receptive_field(net, 1, 256, (i + 1, i + 1))[0] - first
+    return last - first + 1, jump, (first + last) / 2 - i * jump
+
+
+@CHEATS.add("02.iou", "the course's mean_over_present")
+def iou_course_mean(cm):
+    from course_utils.evaluation import segmentation
+
+    cm = cm.double()
+    tp = cm.diagonal()
+    union = cm.sum(0) + cm.sum(1) - tp
+    iou = torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, float("nan")))
+    return float(tp.sum() / cm.sum()), iou, segmentation.mean_over_present(iou)

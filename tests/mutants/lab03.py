@@ -421,3 +421,46 @@ def transposed_with_torch(x, weight, bias=None, stride=1, padding=0, output_padd
 @CHEATS.add("03.conv_transpose2d", "torch.convolution(..., transposed=True, ...)")
 def transposed_with_convolution(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     return torch.convolution(x, weight, bias, [stride] * 2, [padding] * 2, [1, 1], True, [output_padding] * 2, 1)
+
+
+# ---- shortcuts through the compiled kernels (torch.ops.aten) and the course's own code --------------
+@CHEATS.add("03.nearest", "the compiled op torch.ops.aten.upsample_nearest2d.vec")
+def nearest_aten(x, scale):
+    return torch.ops.aten.upsample_nearest2d.vec(x, None, [float(scale), float(scale)])
+
+
+@CHEATS.add("03.bed_of_nails", "the compiled op torch.ops.aten.convolution, transposed, with a one-hot kernel")
+def nails_aten(x, scale):
+    c = x.shape[1]
+    kernel = torch.zeros(c, 1, scale, scale, dtype=x.dtype)
+    kernel[:, :, 0, 0] = 1
+    return torch.ops.aten.convolution(x, kernel, None, [scale, scale], [0, 0], [1, 1], True, [0, 0], c)
+
+
+@CHEATS.add("03.max_unpool", "the compiled op torch.ops.aten.max_unpool2d")
+def unpool_aten(x, indices, kernel_size, stride=None, output_size=None):
+    stride = kernel_size if stride is None else stride
+    size = output_size or [(n - 1) * stride + kernel_size for n in x.shape[2:]]
+    return torch.ops.aten.max_unpool2d(x, indices, list(size))
+
+
+@CHEATS.add("03.bilinear", "the compiled op torch.ops.aten.upsample_bilinear2d.vec")
+def bilinear_aten(x, size, align_corners=False):
+    return torch.ops.aten.upsample_bilinear2d.vec(x, list(size), align_corners, None)
+
+
+@CHEATS.add("03.bilinear", "the course's private upsampling._source_coords")
+def bilinear_course_private(x, size, align_corners=False):
+    r0, r1, wr = upsampling._source_coords(x.shape[2], size[0], align_corners, x.dtype, x.device)
+    c0, c1, wc = upsampling._source_coords(x.shape[3], size[1], align_corners, x.dtype, x.device)
+    rows = x[:, :, r0] * (1 - wr)[:, None] + x[:, :, r1] * wr[:, None]
+    return rows[..., c0] * (1 - wc) + rows[..., c1] * wc
+
+
+@CHEATS.add("03.conv_transpose2d", "the compiled op torch.ops.aten.convolution_backward (a convolution's input gradient)")
+def transpose_aten_backward(x, weight, bias=None, stride=1, padding=0, output_padding=0):
+    size = [(n - 1) * stride - 2 * padding + k + output_padding for n, k in zip(x.shape[2:], weight.shape[2:])]
+    grad, _, _ = torch.ops.aten.convolution_backward(
+        x, torch.zeros(x.shape[0], weight.shape[1], *size, dtype=x.dtype), weight, None, [stride] * 2, [padding] * 2,
+        [1, 1], False, [0, 0], 1, [True, False, False])
+    return grad if bias is None else grad + bias[:, None, None]

@@ -308,3 +308,32 @@ def vjp_with_nn_grad(a, weight, in_size, stride=1, padding=0):
 @CHEATS.add("04.zero_insertion", "F.conv_transpose2d")
 def zeros_with_conv_transpose(x, weight, stride=1, padding=0, output_padding=0):
     return F.conv_transpose2d(x, weight, None, stride, padding, output_padding)
+
+
+# ---- shortcuts through the compiled kernels (torch.ops.aten) and the course's own code --------------
+@CHEATS.add("04.conv1d_matrix", "impulse responses of the compiled op torch.ops.aten.conv1d")
+def matrix1d_with_aten(weight, n, stride=1, padding=0):
+    eye = torch.eye(n + 2 * padding, dtype=weight.dtype)
+    return torch.ops.aten.conv1d(eye[:, None], weight[None, None], None, [stride])[:, 0].T
+
+
+@CHEATS.add("04.conv_transpose1d", "the compiled op torch.ops.aten.conv_transpose1d.default")
+def transpose1d_with_aten(a, weight, stride=1, padding=0, output_padding=0):
+    return torch.ops.aten.conv_transpose1d.default(a[None, None], weight[None, None], None, [stride], [padding],
+                                                   [output_padding])[0, 0]
+
+
+@CHEATS.add("04.conv_transpose1d", "the course's conv_transpose2d on a one-row image")
+def transpose1d_with_course(a, weight, stride=1, padding=0, output_padding=0):
+    from course_utils.ops.upsampling import conv_transpose2d
+
+    kernel = torch.zeros(1, 1, 1 + 2 * padding, len(weight), dtype=weight.dtype)   # the padding trims rows too
+    kernel[0, 0, padding] = weight
+    return conv_transpose2d(a[None, None, None], kernel, None, stride, padding, output_padding)[0, 0, 0]
+
+
+@CHEATS.add("04.vjp", "the compiled op torch.ops.aten.convolution_backward")
+def vjp_with_aten(a, weight, in_size, stride=1, padding=0):
+    x = torch.zeros(a.shape[0], weight.shape[1], *in_size, dtype=a.dtype)
+    return torch.ops.aten.convolution_backward(a, x, weight, None, [stride] * 2, [padding] * 2, [1, 1], False,
+                                               [0, 0], 1, [True, False, False])[0]

@@ -641,3 +641,96 @@ def ap_torchmetrics(preds, targets, max_dets=100):
     out = metric.compute()
     return {k: float(out[k]) for k in ("map", "map_50", "map_75")}
 
+
+
+# ---- cheats: the compiled kernels behind torchvision.ops (torch.ops.torchvision), every way of calling them -----
+@CHEATS.add("05.box_iou", "torchvision's compiled box_iou_rotated with angle 0")
+def iou_rotated(boxes1, boxes2):
+    def cxcywhr(b):
+        return torch.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, b[:, 2] - b[:, 0], b[:, 3] - b[:, 1],
+                            torch.zeros_like(b[:, 0])], 1)
+
+    return torch.ops.torchvision.box_iou_rotated(cxcywhr(boxes1), cxcywhr(boxes2))
+
+
+@CHEATS.add("05.roi_pool", "the compiled op torch.ops.torchvision.roi_pool")
+def pool_compiled(features, boxes, output_size, spatial_scale=1.0):
+    size = (output_size, output_size) if isinstance(output_size, int) else output_size
+    rois = roi._rois(boxes, features)
+    return torch.ops.torchvision.roi_pool(features, rois, spatial_scale, size[0], size[1])[0]
+
+
+@CHEATS.add("05.roi_align", "the compiled op torch.ops.torchvision.roi_align.default")
+def align_compiled(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    size = (output_size, output_size) if isinstance(output_size, int) else output_size
+    rois = roi._rois(boxes, features)
+    return torch.ops.torchvision.roi_align.default(features, rois, spatial_scale, size[0], size[1], sampling_ratio,
+                                                   aligned)
+
+
+@CHEATS.add("05.nms", "the compiled op torch.ops.torchvision.nms (the packet)")
+def nms_compiled(boxes, scores, iou_threshold):
+    return torch.ops.torchvision.nms(boxes, scores, iou_threshold)
+
+
+@CHEATS.add("05.nms", "the compiled op by name: getattr(torch.ops.torchvision, 'nms').default")
+def nms_compiled_getattr(boxes, scores, iou_threshold):
+    return getattr(getattr(torch.ops, "torchvision"), "nms").default(boxes, scores, iou_threshold)
+
+
+@CHEATS.add("05.batched_nms", "the compiled op torch.ops.torchvision.nms.default on boxes shifted apart by class")
+def batched_compiled(boxes, scores, idxs, iou_threshold):
+    if len(boxes) == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    shifted = boxes + (idxs.to(boxes) * (boxes.max() + 1))[:, None]
+    return torch.ops.torchvision.nms.default(shifted, scores, iou_threshold)
+
+
+# ---- cheats: the course's own code for the answer, private helpers included ---------------------------
+@CHEATS.add("05.box_iou", "the course's paired_box_iou, broadcast to all pairs")
+def iou_course_paired(boxes1, boxes2):
+    from course_utils.structures.boxes import paired_box_iou
+
+    return paired_box_iou(boxes1[:, None], boxes2[None])
+
+
+@CHEATS.add("05.roi_align", "the course's private roi_ops._bilinear sampler")
+def align_course_bilinear(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
+    from course_utils.ops import roi_ops
+
+    roi_ops._bilinear(features[0], torch.zeros(1), torch.zeros(1))
+    return roi.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio, aligned)
+
+
+@CHEATS.add("05.anchors", "the course's base_anchors, shifted over the grid")
+def anchors_course_base(grid_size, stride, sizes, aspect_ratios):
+    from course_utils.ops.anchors import base_anchors
+
+    ys, xs = torch.meshgrid(torch.arange(grid_size[0]) * stride[0], torch.arange(grid_size[1]) * stride[1],
+                            indexing="ij")
+    shifts = torch.stack([xs.reshape(-1), ys.reshape(-1)] * 2, 1)
+    return (shifts[:, None] + base_anchors(sizes, aspect_ratios)[None]).reshape(-1, 4).float()
+
+
+@CHEATS.add("05.average_precision", "the course's private matching and IoU (evaluation.detection._match, _coco_iou)")
+def ap_course_private(preds, targets, max_dets=100):
+    from course_utils.evaluation import detection
+
+    box = np.array([[0.0, 0.0, 1.0, 1.0]])
+    detection._match(detection._coco_iou(box, box), 0.5)
+    return _coco_ap(preds, targets, max_dets)
+
+
+@CHEATS.add("05.average_precision", "the course's public AP of one ranked list (evaluation.detection.average_precision)")
+def ap_course_one_list(preds, targets, max_dets=100):
+    from course_utils.evaluation import detection
+
+    detection.average_precision(torch.ones(1, dtype=torch.bool), 1)
+    return _coco_ap(preds, targets, max_dets)
+
+
+@CHEATS.add("05.average_precision", "the course's coco_map (the reference)")
+def ap_course(preds, targets, max_dets=100):
+    from course_utils.evaluation import coco_map
+
+    return coco_map(preds, targets, max_dets)

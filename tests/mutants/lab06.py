@@ -353,6 +353,21 @@ def decode_no_clamp_wh(pred, num_classes, image_size, score_threshold=0.2, iou_t
     return _decode(pred, num_classes, image_size, score_threshold, iou_threshold, clamp_wh=False)
 
 
+@MUTANTS.add("06.decode", "iou_threshold ignored: NMS always at 0.5")
+def decode_fixed_nms_threshold(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.5):
+    return _decode(pred, num_classes, image_size, score_threshold, 0.5)
+
+
+@MUTANTS.add("06.decode", "score_threshold ignored: always 0.2")
+def decode_fixed_score_threshold(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.5):
+    return _decode(pred, num_classes, image_size, 0.2, iou_threshold)
+
+
+@MUTANTS.add("06.decode", "NMS suppresses at IoU >= iou_threshold (torchvision: only >)")
+def decode_inclusive_nms(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.5):
+    return _decode(pred, num_classes, image_size, score_threshold, iou_threshold - 1e-9)
+
+
 @MUTANTS.add("06.decode", "image_size read as (W, H)")
 def decode_size_swapped(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.5):
     return _decode(pred, num_classes, image_size, score_threshold, iou_threshold, size_swapped=True)
@@ -393,3 +408,35 @@ def decode_course(pred, num_classes, image_size, score_threshold=0.2, iou_thresh
     from course_utils.ops import yolo
 
     return yolo.decode(pred, num_classes, image_size, score_threshold, iou_threshold)
+
+
+@CHEATS.add("06.yolo_loss", "the course's private _loss_terms (what yolo_loss sums)")
+def loss_course_private_terms(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
+    from course_utils.ops import yolo
+
+    return sum(yolo._loss_terms(pred, target, lambda_coord, lambda_noobj).values())
+
+
+@CHEATS.add("06.yolo_loss", "the course's private _responsible for the responsible predictors and their IoUs")
+def loss_course_private_responsible(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
+    from course_utils.ops import yolo
+
+    c = target.shape[-1] - 5
+    yolo._responsible(pred, target, pred.shape[1], (pred.shape[-1] - c) // 5)
+    return _loss(pred, target, lambda_coord, lambda_noobj)
+
+
+@CHEATS.add("06.yolo_loss", "the course's paired_box_iou for the predictors' IoUs")
+def loss_course_paired_iou(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
+    from course_utils.structures.boxes import paired_box_iou
+
+    paired_box_iou(torch.zeros(1, 4), torch.zeros(1, 4))
+    return _loss(pred, target, lambda_coord, lambda_noobj)
+
+
+@CHEATS.add("06.decode", "the course's private _cell_boxes (the boxes in the image)")
+def decode_course_cell_boxes(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.5):
+    from course_utils.ops import yolo
+
+    yolo._cell_boxes(torch.zeros(1, 1, 1, 4), 1)
+    return _decode(pred, num_classes, image_size, score_threshold, iou_threshold)
