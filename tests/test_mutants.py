@@ -28,7 +28,7 @@ def test_every_exercise_has_at_least_three_mutants(lab):
 def test_the_check_rejects_the_mutant_on_every_seed(mutant):
     for seed in SEEDS:
         result = evaluate(mutant.exercise, mutant.fn, seed)
-        assert not result.passed, f"{mutant.exercise} passed a mutant ({mutant.bug}) on seed {seed}"
+        assert not result.passed, f"{mutant.exercise} passed a mutant ({mutant.what}) on seed {seed}"
         assert result.status not in ("reference", "off_limits"), f"judge the mutant on its result: {result.message}"
 
 

@@ -356,9 +356,11 @@ DECODE = Exercise(
 
 # ---- 05.match --------------------------------------------------------------------------------
 def _match_cases(g: torch.Generator) -> list[Case]:
+    # float64, so that 0.7 in the tensor is the threshold 0.7 (float32's 0.69999999 is below it for a Python
+    # comparison, equal to it for a tensor comparison: both would be right)
     q = T([[0.9, 0.7, 0.5, 0.3, 0.1, 0.0],
-           [0.2, 0.6, 0.65, 0.1, 0.29, 0.0]])
-    weak = T([[0.2, 0.1, 0.05], [0.0, 0.25, 0.25]])
+           [0.2, 0.6, 0.65, 0.1, 0.29, 0.0]], dtype=torch.float64)
+    weak = T([[0.2, 0.1, 0.05], [0.0, 0.25, 0.25]], dtype=torch.float64)
     cases = [
         Case((q, 0.7, 0.3), note="the RPN's 0.7 / 0.3: >= 0.7 foreground, < 0.3 background (-1), between ignored (-2)"),
         Case((q, 0.5, 0.5), note="the box head's 0.5 / 0.5: nothing in between"),
@@ -396,13 +398,23 @@ MATCH = Exercise(
 
 
 # ---- 05.nms and 05.batched_nms ----------------------------------------------------------------
-def _scored(g: torch.Generator, n: int, levels: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    """Whole-number boxes (exact IoU arithmetic) clustered so that many overlap; scores with ties."""
+def _scored(g: torch.Generator, n: int, threshold: float, levels: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Whole-number boxes (exact IoU arithmetic) clustered so that many overlap; scores with ties.
+
+    No two boxes have an IoU of exactly ``threshold`` when float32 cannot hold it (0.3, 0.7): an IoU of 3/10 is
+    0.30000001 in float32, which torchvision's kernel finds above 0.3 and a float32 comparison (``iou > 0.3``
+    casts 0.3 to float32) does not; both are right. Such a pair gets one box a pixel wider."""
     centres = _random_boxes(g, max(1, n // 3), size=40, whole=True)
     which = torch.randint(0, len(centres), (n,), generator=g)
     boxes = centres[which] + torch.randint(-3, 4, (n, 4), generator=g).float()
     boxes = torch.stack([boxes[:, 0], boxes[:, 1], torch.maximum(boxes[:, 2], boxes[:, 0] + 1),
                          torch.maximum(boxes[:, 3], boxes[:, 1] + 1)], 1)
+    while float(torch.tensor(threshold, dtype=torch.float32)) != threshold:
+        near = (_boxes.box_iou(boxes.double(), boxes.double()) - threshold).abs() < 1e-6
+        near.fill_diagonal_(False)
+        if not near.any():
+            break
+        boxes[int(near.nonzero()[0, 1]), 2] += 1
     scores = torch.randint(1, levels + 1, (n,), generator=g).float() / levels
     return boxes, scores
 
@@ -422,9 +434,8 @@ def _nms_cases(g: torch.Generator) -> list[Case]:
         Case((torch.zeros(0, 4), torch.zeros(0), 0.5), note="no boxes: an empty int64 result"),
     ]
     for _ in range(3):
-        n = rand_int(g, 2, 30)
-        boxes, s = _scored(g, n)
-        t = [0.3, 0.5, 0.7][rand_int(g, 0, 2)]
+        n, t = rand_int(g, 2, 30), [0.3, 0.5, 0.7][rand_int(g, 0, 2)]
+        boxes, s = _scored(g, n, t)
         cases.append(Case((boxes, s, t), note=f"random: {n} clustered boxes, scores with ties, threshold {t}"))
     return cases
 
@@ -459,10 +470,9 @@ def _batched_nms_cases(g: torch.Generator) -> list[Case]:
         Case((torch.zeros(0, 4), torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5), note="no boxes"),
     ]
     for _ in range(3):
-        n, c = rand_int(g, 2, 30), rand_int(g, 1, 3)
-        boxes, s = _scored(g, n)
+        n, c, t = rand_int(g, 2, 30), rand_int(g, 1, 3), [0.3, 0.5, 0.7][rand_int(g, 0, 2)]
+        boxes, s = _scored(g, n, t)
         idxs = torch.randint(0, c, (n,), generator=g) * rand_int(g, 1, 3) + rand_int(g, 0, 4)   # ids with gaps
-        t = [0.3, 0.5, 0.7][rand_int(g, 0, 2)]
         cases.append(Case((boxes, s, idxs, t), note=f"random: {n} boxes in {c} classes, threshold {t}"))
     return cases
 

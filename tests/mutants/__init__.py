@@ -21,17 +21,20 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Mutant:
+    """A function written for an exercise, with one line saying what it does: the bug a mutant models, or
+    (``tests/probes``) how a correct function differs from the reference."""
+
     exercise: str
-    bug: str
+    what: str
     fn: Callable[..., Any]
 
 
 class Collection(list):
     """``MUTANTS = Collection()``, then ``@MUTANTS.add("01.assign", "argmax instead of argmin")``."""
 
-    def add(self, exercise: str, bug: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def add(self, exercise: str, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             fn.__module__ = "__main__"  # as if written in a notebook
-            self.append(Mutant(exercise, bug, fn))
+            self.append(Mutant(exercise, what, fn))
             return fn
         return register
