@@ -9,11 +9,12 @@ import time
 import pytest
 import torch
 import torchvision
+from _pycocotools import pycocotools_map
 from _student import as_student
 from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 
-from course_utils.evaluation.detection import box_map
+from course_utils.evaluation.detection import box_map, coco_map_torchmetrics
 from course_utils.exercises import lab_exercises
 from course_utils.exercises.lab05 import (
     ANCHORS,
@@ -96,11 +97,13 @@ def test_nms_is_torchvisions(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_average_precision_is_torchmetrics(seed):
+def test_average_precision_is_pycocotools_and_on_float32_grids_torchmetrics(seed):
     for case in cases(AVERAGE_PRECISION, seed):
         if len(case.args) > 2:
             continue   # torchmetrics reports map at its largest max_dets: see test_max_dets_matches_torchmetrics
-        ours, theirs = AVERAGE_PRECISION.reference(*case.args), box_map(*case.args)
+        ours, coco = AVERAGE_PRECISION.reference(*case.args), pycocotools_map(*case.args)
+        assert ours == pytest.approx(coco, abs=1e-9), case.note
+        ours, theirs = coco_map_torchmetrics(*case.args), box_map(*case.args)
         assert ours["map"] == pytest.approx(theirs["map"], abs=1e-6), case.note
         assert ours["map_50"] == pytest.approx(theirs["map_50"], abs=1e-6), case.note
 
@@ -114,8 +117,8 @@ def test_max_dets_matches_torchmetrics():
     metric = MeanAveragePrecision(box_format="xyxy", max_detection_thresholds=[1, 1, max_dets])
     metric.update(preds, targets)
     theirs = float(metric.compute()["map_50"])
-    assert AVERAGE_PRECISION.reference(*case.args)["map_50"] == pytest.approx(theirs, abs=1e-6)
-    assert AVERAGE_PRECISION.reference(preds, targets)["map_50"] != pytest.approx(theirs, abs=1e-3)   # the cap matters
+    assert coco_map_torchmetrics(*case.args)["map_50"] == pytest.approx(theirs, abs=1e-6)
+    assert coco_map_torchmetrics(preds, targets)["map_50"] != pytest.approx(theirs, abs=1e-3)   # the cap matters
 
 
 @pytest.mark.parametrize("exercise", lab_exercises("05"), ids=lambda ex: ex.id)

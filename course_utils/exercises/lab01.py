@@ -85,7 +85,8 @@ ASSIGN = Exercise(
     hint="compute the N x K matrix of squared distances (broadcast x[:, None, :] - centres[None, :, :]) "
          "and take argmin over the centres (dim=1).",
     function="assign",
-    off_limits=("sklearn.metrics.pairwise_distances_argmin", "sklearn.cluster.KMeans.predict"),
+    off_limits=("sklearn.metrics.pairwise_distances_argmin", "sklearn.metrics.pairwise_distances_argmin_min",
+                "sklearn.cluster.KMeans.predict"),
     yourself="compute the distances and the nearest centre yourself",
 )
 
@@ -222,7 +223,7 @@ INIT = Exercise(
     hint="first centre: x[torch.randint(N, (1,), generator=generator)]; then repeat: d2 = squared distance "
          "of every point to its nearest chosen centre, idx = torch.multinomial(d2, 1, generator=generator).",
     function="kmeans_plus_plus",
-    off_limits=("sklearn.cluster.kmeans_plusplus",),
+    off_limits=("sklearn.cluster.kmeans_plusplus", "sklearn.cluster._kmeans._kmeans_plusplus"),
     yourself="write the k-means++ seeding yourself",
 )
 
@@ -311,7 +312,8 @@ KMEANS = Exercise(
          "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
     function="kmeans",
-    off_limits=("sklearn.cluster.KMeans.fit", "sklearn.cluster.k_means"),
+    off_limits=("sklearn.cluster.KMeans.fit", "sklearn.cluster.k_means", "sklearn.cluster._kmeans._kmeans_single_lloyd",
+                "sklearn.cluster._kmeans._kmeans_single_elkan"),
     # the student's kmeans calls its own three, which may be the course's references after fallback
     allowed=("course_utils.ops.kmeans.assign", "course_utils.ops.kmeans.update_centres",
              "course_utils.ops.kmeans.kmeans_plus_plus"),

@@ -1,9 +1,10 @@
 """Call a student's function the way every check does, and say where an exception came from.
 
 :func:`call_student` is the one way the course calls a student's function, in the notebook's check and in
-the grader's sandbox alike: with a time limit (:func:`call_with_time_limit`), with the library functions
-the exercise asks the student to write themselves made off-limits (:func:`off_limits`), and, for
-exercises whose result is trained with, probing the gradient (:class:`Probe`).
+the grader's sandbox alike: with a time limit (:func:`call_with_time_limit`), with what the exercise asks
+the student to write themselves made off-limits (:func:`off_limits`: the library functions it names, the
+compiled kernels behind them, and the course's own code for the answer -- the rule is spelled out above
+:func:`guard_rules`), and, for exercises whose result is trained with, probing the gradient (:class:`Probe`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,9 @@ Each module declares, with the decorators below:
   which bug it models (off-by-one, another convention, a dtype slip, a shape the fixed cases never use,
   a lost gradient, ...). ``tests/test_mutants.py`` asserts that the exercise's check rejects every one of
   them on the visible seed and on hidden seeds.
-- ``CHEATS``: functions that call a library function the exercise puts off-limits (or the course's own
-  reference); their check must fail with status ``off_limits``.
+- ``CHEATS``: functions that take a shortcut the exercise puts off-limits -- a library function, the
+  compiled kernel behind it (``torch.ops.torchvision.nms``, ``torch.ops.aten...``), or the course's own code
+  for the answer (its reference, or a private helper of it); their check must fail with status ``off_limits``.
 
 A new lab adds ``tests/mutants/labNN.py`` in the same commit as its exercises.
 """

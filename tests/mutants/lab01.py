@@ -445,3 +445,21 @@ def match_course_confusion(clusters, target, k, num_classes):
 def miou_course_parts(pred, target, num_classes):
     cm = torch.bincount(target.reshape(-1) * num_classes + pred.reshape(-1), minlength=num_classes ** 2)
     return _segmentation.mean_over_present(_segmentation.per_class_iou(cm.reshape(num_classes, num_classes)))
+
+
+@CHEATS.add("01.assign", "scikit-learn's pairwise_distances_argmin_min (the function behind pairwise_distances_argmin)")
+def assign_sklearn_argmin_min(x, centres):
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    return torch.from_numpy(pairwise_distances_argmin_min(x.numpy(), centres.numpy())[0]).long()
+
+
+@CHEATS.add("01.kmeans", "scikit-learn's private _kmeans_single_lloyd (what KMeans.fit runs)")
+def kmeans_sklearn_private(x, k=None, init="k-means++", max_iter=100, tol=1e-4, generator=None):
+    import numpy as np
+    from sklearn.cluster._kmeans import _kmeans_single_lloyd
+
+    centres = init.numpy() if isinstance(init, torch.Tensor) else x[:k].numpy()
+    labels, inertia, centres, n_iter = _kmeans_single_lloyd(x.numpy(), np.ones(len(x), dtype=x.numpy().dtype),
+                                                            centres, max_iter, tol=tol)
+    return torch.from_numpy(labels).long(), torch.from_numpy(centres), float(inertia), int(n_iter)

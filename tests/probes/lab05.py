@@ -48,19 +48,22 @@ def _as_rois(boxes, features):
     return boxes
 
 
-def _c_round(v):
-    return int(math.copysign(math.floor(abs(v) + 0.5), v))
+def _rounded_rois(features, boxes, output_size, spatial_scale):
+    """The zeros ``K x C x PH x PW`` to fill, ``(PH, PW)``, and ``(k, image, x1, y1, x2, y2)`` per box: the
+    corners in feature cells, rounded as C's round does (halves away from 0, math.copysign)."""
+    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
+    rois = _as_rois(boxes, features)
+    scale = torch.tensor(spatial_scale, dtype=features.dtype)
+    corners = [[int(math.copysign(math.floor(abs(float(v)) + 0.5), float(v))) for v in roi[1:] * scale] for roi in rois]
+    return (features.new_zeros(len(rois), features.shape[1], ph, pw), (ph, pw),
+            [(k, int(roi[0]), *xy) for k, (roi, xy) in enumerate(zip(rois, corners))])
 
 
 @PROBES.add("05.roi_pool", "loops over boxes and bins, C's round written with math.copysign (the lab's solution)")
 def pool_loops(features, boxes, output_size, spatial_scale=1.0):
-    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
-    rois = _as_rois(boxes, features)
-    _, c, h, w = features.shape
-    out = features.new_zeros(len(rois), c, ph, pw)
-    scale = torch.tensor(spatial_scale, dtype=features.dtype)
-    for k, roi in enumerate(rois):
-        x1, y1, x2, y2 = (_c_round(float(v)) for v in roi[1:] * scale)
+    out, (ph, pw), rounded = _rounded_rois(features, boxes, output_size, spatial_scale)
+    h, w = features.shape[2:]
+    for k, image, x1, y1, x2, y2 in rounded:
         bin_h = torch.tensor(float(max(y2 - y1 + 1, 1)), dtype=features.dtype) / ph
         bin_w = torch.tensor(float(max(x2 - x1 + 1, 1)), dtype=features.dtype) / pw
         for i in range(ph):
@@ -70,25 +73,21 @@ def pool_loops(features, boxes, output_size, spatial_scale=1.0):
                 ws = min(max(int(torch.floor(j * bin_w)) + x1, 0), w)
                 we = min(max(int(torch.ceil((j + 1) * bin_w)) + x1, 0), w)
                 if he > hs and we > ws:
-                    out[k, :, i, j] = features[int(roi[0]), :, hs:he, ws:we].amax(dim=(1, 2))
+                    out[k, :, i, j] = features[image, :, hs:he, ws:we].amax(dim=(1, 2))
     return out
 
 
 @PROBES.add("05.roi_pool", "the rounded box cut out of the map padded with -inf, F.adaptive_max_pool2d (the same "
                            "floor / ceil bins), empty bins set to 0")
 def pool_adaptive(features, boxes, output_size, spatial_scale=1.0):
-    ph, pw = (output_size, output_size) if isinstance(output_size, int) else output_size
-    rois = _as_rois(boxes, features)
+    out, (ph, pw), rounded = _rounded_rois(features, boxes, output_size, spatial_scale)
     _, c, h, w = features.shape
-    out = features.new_zeros(len(rois), c, ph, pw)
-    scale = torch.tensor(spatial_scale, dtype=features.dtype)
-    for k, roi in enumerate(rois):
-        x1, y1, x2, y2 = (_c_round(float(v)) for v in roi[1:] * scale)
+    for k, image, x1, y1, x2, y2 in rounded:
         rh, rw = max(y2 - y1 + 1, 1), max(x2 - x1 + 1, 1)
         region = features.new_full((c, rh, rw), -math.inf)
         top, left, bottom, right = max(y1, 0), max(x1, 0), min(y1 + rh, h), min(x1 + rw, w)
         if bottom > top and right > left:
-            region[:, top - y1:bottom - y1, left - x1:right - x1] = features[int(roi[0]), :, top:bottom, left:right]
+            region[:, top - y1:bottom - y1, left - x1:right - x1] = features[image, :, top:bottom, left:right]
         pooled = F.adaptive_max_pool2d(region[None], (ph, pw))[0]
         out[k] = torch.where(torch.isinf(pooled), torch.zeros_like(pooled), pooled)
     return out
