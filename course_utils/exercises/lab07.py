@@ -274,17 +274,19 @@ def _paste_verify(case: Case, got: object, expected: torch.Tensor) -> str | None
     problem = compare(expected, got, 0.0, 0.0, exact_dtype=True)
     if problem is None or not isinstance(got, torch.Tensor) or got.shape != expected.shape or got.dtype != torch.bool:
         return problem
-    masks, boxes, image_size = case.args
+    masks, boxes, image_size = case.args[:3]
     threshold = case.kwargs.get("threshold", case.args[3] if len(case.args) > 3 else 0.5)
-    near = torch.zeros_like(expected)
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
+    near = torch.zeros_like(expected)
     for p in (_tv.paste_probabilities(masks, boxes, size), _tv.paste_probabilities(masks.double(), boxes.double(), size)):
         gap = (p.double() - threshold).abs()
         near |= (gap > 0) & (gap <= PASTE_MARGIN)
-    differ = got.cpu() != expected
-    if (differ & ~near).any():
-        return problem
-    return None
+    wrong = (got.detach().cpu() != expected) & ~near
+    if not wrong.any():
+        return None
+    first = tuple(int(i) for i in wrong.nonzero()[0])
+    return (f"{int(wrong.sum())} of {wrong.numel()} pixels differ (mask, row, column); first at {first}: expected "
+            f"{bool(expected[first])}, got {bool(got[first])}")
 
 
 PASTE_MASKS = Exercise(
