@@ -398,3 +398,13 @@ def test_every_check_takes_under_a_second(exercise, one_thread):
     result = evaluate(exercise.id, student, 271828)
     assert result.passed, result.message
     assert time.perf_counter() - tick < 1.0
+
+
+def test_no_fixed_paste_case_grows_a_box_onto_a_whole_number():
+    """A grown corner exactly on a whole number truncates one way or the other depending on the order of the float
+    operations: the fixed cases keep away from them (as the random ones do), or sit on them exactly in both."""
+    for case in cases(PASTE_MASKS, 0)[:6]:
+        m, b = case.args[0], case.args[1]
+        grown = tv.grown_boxes(b.double(), m.shape[-1])
+        near = (grown - grown.round()).abs() < 1e-3
+        assert not near.any() or case.note.startswith("a map of exactly 0.5"), (case.note, grown[near])

@@ -96,8 +96,10 @@ def _mask_targets_cases(g: torch.Generator) -> list[Case]:
     detail = _blobs(g, 2, 48, 48)
     cases = [
         Case((square, T([[4.0, 3.0, 12.0, 9.0]]), T([0]), 4),
-             note="the lecture: a proposal exactly on a 6 x 8 rectangle: RoIAlign of the mask, 1 inside, soft values "
-                  "(0.5) where samples fall between the last pixel of the object and the first outside"),
+             note="the lecture: a proposal exactly on a 6 x 8 rectangle (columns 4..11, rows 3..8, the box 4..12 x "
+                  "3..9): RoIAlign of the mask with aligned=False reads pixel centres at whole coordinates, so the "
+                  "last bins' samples fall between the object's last pixel and the first one outside: 1 inside, "
+                  "0.75 / 0.69 / 0.52 along the right and bottom edges"),
         Case((square, T([[2.0, 1.0, 14.0, 11.0], [6.5, 4.25, 10.0, 7.5]]), T([0, 0]), 5),
              note="two proposals on one object: a larger one (zeros around the object) and a smaller one inside it"),
         Case((corner, T([[-3.0, -2.5, 5.0, 7.0], [4.0, 2.0, 13.5, 12.0]]), T([0, 0]), 4),
@@ -238,13 +240,14 @@ def _paste_cases(g: torch.Generator) -> list[Case]:
         Case((torch.cat([half, disc[None]]), T([[0.0, 0.0, 3.0, 3.0], [4.0, 3.0, 12.0, 7.0]]), (8, 14)),
              note="a map of exactly 0.5 (its box grows to (-0.75, -0.75, 3.75, 3.75) -> (0, 0, 3, 3): 6 x 6 resized "
                   "to 4 x 4, the middle pixels exactly 0.5): > threshold, not >=, leaves them out"),
-        Case((_probabilities(g, 3, 7), T([[0.0, 0.0, 6.0, 5.0], [9.0, 4.5, 16.0, 10.0], [3.0, 8.0, 12.0, 12.0]]),
+        Case((_probabilities(g, 3, 7), T([[0.0, 0.0, 6.0, 5.0], [9.2, 4.5, 16.0, 10.0], [3.0, 8.0, 12.0, 12.0]]),
               (10, 16)),
-             note="boxes on the image's border (x1 = 0, x2 = W, y2 = H): the parts of the grown box outside the "
-                  "image are cut off"),
+             note="boxes on the image's border (x1 = 0, x2 = W, y2 = H): the grown boxes stick out, their parts "
+                  "outside the image are cut off"),
         Case((_probabilities(g, 2, 5), T([[-2.7, -1.5, 6.3, 4.9], [10.4, 2.2, 19.5, 13.8]]), (12, 14)),
-             note="boxes partly outside the image: .to(torch.int64) truncates towards 0 (-3.6 -> -3, not floor's -4), "
-                  "and the part of the resized map outside the image is cut off (offset into the map by -x1, -y1)"),
+             note="boxes partly outside the image: the grown corners -4.5 and -0.12 truncate towards 0 (.to(torch.int64): "
+                  "-4 and 0, not floor's -5 and -1), and the part of the resized map outside the image is cut off (the "
+                  "map read from offset -x1, -y1)"),
         Case((_probabilities(g, 2, 4), T([[5.2, 5.3, 5.6, 5.5], [2.4, 7.1, 2.5, 7.9]]), (10, 10)),
              note="boxes smaller than a pixel: at least 1 x 1 pixel (the map resized to a single value)"),
         Case((_probabilities(g, 3, 6), T([[1.0, 1.5, 8.0, 7.0], [4.0, 2.0, 14.0, 9.0], [12.0, 1.0, 19.0, 6.0]]),
