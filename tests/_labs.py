@@ -1,0 +1,19 @@
+"""Labs whose exercises have landed before their notebooks (an issue builds a lab in steps): the tests that
+run a lab's notebooks skip these until the notebook lands, and ``test_exercises`` fails as soon as a listed
+lab has its notebook, so that its entry is removed then."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: lab -> why it has no notebook yet
+NOTEBOOK_PENDING: dict[str, str] = {
+    "07": "issue 19: the lab-07 exercises (course_utils/exercises/lab07.py) land before solutions/07_*.ipynb",
+}
+
+
+def has_notebook(lab: str) -> bool:
+    """True if ``solutions/`` holds the lab's notebook (``NN_*.ipynb``)."""
+    return any((ROOT / "solutions").glob(f"{lab}_*.ipynb"))
