@@ -19,6 +19,7 @@ LABS: dict[str, str] = {
     "04": "transposed convolution as a matrix",
     "05": "from R-CNN to Faster R-CNN",
     "06": "YOLO: detection without proposals",
+    "08": "panoptic segmentation",
 }
 
 
