@@ -16,6 +16,7 @@ from course_utils.evaluation.panoptic import (
     PanopticStats,
     panoptic_quality,
     panoptic_stats,
+    segment_errors,
 )
 from course_utils.exercises.lab08 import STUFFS, THINGS, _map, random_panoptic_pair
 
@@ -293,3 +294,51 @@ def test_crowd_must_be_a_bool_and_counts_add_only_for_the_same_categories():
     with pytest.raises(ValueError, match="different categories"):
         panoptic_stats(maps, maps, THINGS, STUFFS) + panoptic_stats(maps, maps, (3,), (0,))
     assert isinstance(panoptic_stats(maps, maps, THINGS, STUFFS), PanopticStats)
+
+
+# ---- what went wrong ----------------------------------------------------------------------------
+NAMES = ["sky", "ground", "water", "circle", "square", "triangle"]
+
+
+def kinds(pred, target, **kwargs):
+    return {(e.side, NAMES[e.category], e.instance, e.kind) for e in
+            segment_errors(pred, target, THINGS, STUFFS, names=NAMES, **kwargs)}
+
+
+def test_segment_errors_name_each_way_of_losing_pq():
+    # two circles merged into one predicted segment; a false square on the ground; a triangle too big (IoU 1 / 2)
+    pred = _map("sssssss", "sAAAAAs", "sAAAAAs", "sss11ss", "sss11ss", "ggggggg", "ggaaggg")
+    target = _map("sssssss", "sAAsBBs", "sAAsBBs", "sssssss", "sss22ss", "ggggggg", "ggggggg")
+    assert kinds(pred, target) == {
+        ("target", "circle", 1, "merged"), ("target", "circle", 2, "merged"), ("prediction", "circle", 1, "merged"),
+        ("prediction", "square", 1, "false"), ("prediction", "triangle", 1, "false"), ("target", "triangle", 2, "missed")}
+    # stuff eaten by a false circle, ground predicted as water, a ground segment too small to match it
+    pred = _map("AAAAAs", "AAAAAs", "sssBBs", "sssBBs", "ggwwww", "ggwwww")
+    target = _map("AAAAss", "AAAAss", "ssssss", "ssss..", "gggggg", "gggggg")
+    errors = segment_errors(pred, target, THINGS, STUFFS, names=NAMES)
+    assert {(NAMES[e.category], e.kind) for e in errors} == {
+        ("sky", "eaten"), ("ground", "wrong category"), ("ground", "false"), ("water", "false"), ("circle", "false")}
+    eaten = next(e for e in errors if e.kind == "eaten")
+    assert eaten.reason == "sky: 3 of its 14 pixels taken by a false circle" and eaten.area == 14
+    assert torch.equal(eaten.mask, target[..., 0] == SKY)
+    assert [e.category for e in errors] == sorted(e.category for e in errors)
+
+
+def test_segment_errors_left_void_poor_match_split_and_batches():
+    pred = torch.stack([_map("ssss", "s..s", "s..s", "AAAA"), _map("AAss", "AAss", "BBss", "ssss")])
+    target = torch.stack([_map("ssss", "sCCs", "sCCs", "AAAA"), _map("AAss", "AAss", "AAss", "ssss")])
+    found = {(e.image, e.side, NAMES[e.category], e.kind)
+             for e in segment_errors(pred, target, THINGS, STUFFS, names=NAMES)}
+    assert found == {(0, "target", "circle", "left void"),        # circle C: its 4 pixels predicted void
+                     (1, "target", "circle", "poor match"),        # IoU 4 / 6 < 0.75
+                     (1, "prediction", "circle", "split")}         # B: a second segment on the matched circle
+    assert {e.kind for e in segment_errors(pred, target, THINGS, STUFFS, poor_iou=0.5)} == {"left void", "split"}
+    assert segment_errors(target, target, THINGS, STUFFS) == []
+
+
+def test_segment_errors_check_their_input():
+    maps = torch.zeros(4, 4, 2, dtype=torch.long)
+    with pytest.raises(ValueError, match="poor_iou"):
+        segment_errors(maps, maps, THINGS, STUFFS, poor_iou=2)
+    with pytest.raises(ValueError, match="disjoint"):
+        segment_errors(maps, maps, (0,), (0,))

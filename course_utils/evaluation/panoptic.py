@@ -269,3 +269,111 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable
     """
     things_, stuffs_, counts = _batch_counts(preds, target, things, stuffs, crowd)
     return summarize(*counts, things_, stuffs_)
+
+
+# ---- what went wrong, segment by segment -----------------------------------------------------
+#: the kinds of :class:`SegmentError`, from the target's side then the prediction's
+ERROR_KINDS = ("missed", "left void", "merged", "wrong category", "eaten", "poor match", "false", "split")
+
+
+@dataclass(frozen=True)
+class SegmentError:
+    """A segment that costs PQ, with why.
+
+    ``side`` is ``"target"`` (a missed or poorly matched ground-truth segment) or ``"prediction"`` (a false
+    positive); ``kind`` one of :data:`ERROR_KINDS`; ``iou`` the segment's best IoU with a segment of the
+    same category on the other side (COCO's union; its match's IoU when matched); ``mask`` ``H x W`` bool."""
+
+    image: int
+    side: str
+    category: int
+    instance: int
+    kind: str
+    iou: float
+    area: int
+    mask: torch.Tensor
+    reason: str
+
+
+def _name(names: list[str] | None, category: int) -> str:
+    if category == VOID:
+        return "void"
+    return names[category] if names is not None and 0 <= category < len(names) else f"category {category}"
+
+
+def _target_error(seg: ImageSegments, g: int, best: float, things: tuple[int, ...], names: list[str] | None,
+                  poor_iou: float) -> tuple[str, str] | None:
+    """(kind, reason) for target segment ``g``, or None if it costs nothing worth showing."""
+    cat, area = int(seg.gt_cat[g]), int(seg.gt_area[g])
+    name = _name(names, cat)
+    matched = bool(seg.matched[g].any())
+    false_things = seg.fp & torch.isin(seg.pred_cat, torch.tensor(things, dtype=torch.int64))
+    eaten = int(seg.inter[g][false_things].sum())
+    if cat not in things and eaten and (not matched or best < poor_iou):
+        eaters = sorted({_name(names, int(c)) for c in seg.pred_cat[false_things & (seg.inter[g] > 0)]})
+        return "eaten", f"{name}: {eaten} of its {area} pixels taken by a false {' / '.join(eaters)}"
+    if matched:
+        return ("poor match", f"{name} matched at IoU {best:.2f}") if best < poor_iou else None
+    same = seg.pred_cat == cat
+    overlaps = seg.inter[g] * same
+    p = int(overlaps.argmax())
+    if cat in things and 2 * int(overlaps[p]) >= area:
+        others = (seg.gt_cat == cat) & (2 * seg.inter[:, p] >= seg.gt_area)
+        others[g] = False
+        if others.any():
+            return "merged", f"{name} merged with another {name} into one predicted segment (IoU {best:.2f})"
+    top = int(seg.inter[g].argmax())
+    top_cat = int(seg.pred_cat[top])
+    if 2 * int(seg.inter[g, top]) > area:
+        if top_cat == VOID:
+            return "left void", f"{name} missed: {int(seg.inter[g, top])} of its {area} pixels left void"
+        if top_cat != cat:
+            return "wrong category", f"{name} predicted as {_name(names, top_cat)}"
+    return "missed", f"{name} missed (best IoU {best:.2f})"
+
+
+def _prediction_error(seg: ImageSegments, p: int, best: float, names: list[str] | None) -> tuple[str, str]:
+    cat = int(seg.pred_cat[p])
+    name = _name(names, cat)
+    covered = (seg.gt_cat == cat) & ~seg.gt_crowd & (2 * seg.inter[:, p] >= seg.gt_area)
+    if int(covered.sum()) > 1:
+        return "merged", f"one {name} segment over {int(covered.sum())} {name}s (best IoU {best:.2f})"
+    on_matched = seg.matched.any(1) & (seg.gt_cat == cat) & (seg.inter[:, p] > 0)
+    if on_matched.any():
+        return "split", f"a second {name} segment on a {name} already matched (IoU {best:.2f})"
+    under = int(seg.gt_cat[int(seg.inter[:, p].argmax())])
+    if under == cat:
+        return "false", f"a {name} segment that does not match the {name} under it (IoU {best:.2f})"
+    return "false", f"a false {name} on {_name(names, under)} (best IoU {best:.2f})"
+
+
+def segment_errors(preds: torch.Tensor, target: torch.Tensor, things: Iterable[int], stuffs: Iterable[int],
+                   crowd: bool = False, names: list[str] | None = None, poor_iou: float = 0.75) -> list[SegmentError]:
+    """The segments that cost PQ, per class (ascending category id), the worst (lowest IoU, then largest)
+    first within a class: every missed target segment (kinds ``missed``, ``left void``, ``merged``: one
+    predicted segment over two objects, ``wrong category``), every false positive (``false``; ``merged``: it
+    covers two objects or more; ``split``: a second segment on an object already matched), matched segments with IoU below ``poor_iou`` (``poor
+    match``), and stuff whose pixels false things took (``eaten``). Arguments as :func:`panoptic_quality`;
+    ``names[c]`` names category ``c`` in the reasons."""
+    p, t, things_, stuffs_ = _inputs(preds, target, things, stuffs)
+    validation.number("poor_iou", poor_iou, minimum=0.0, maximum=1.0)
+    errors = []
+    for b, (pred, tgt) in enumerate(zip(p, t)):
+        seg = image_segments(pred, tgt, things_, stuffs_, crowd)
+        same = seg.gt_cat[:, None] == seg.pred_cat[None, :]
+        best_iou = torch.where(same, seg.iou, torch.zeros_like(seg.iou))
+        best_iou = torch.where(seg.matched, seg.iou, best_iou)
+        for g in range(len(seg.gt_cat)):
+            if seg.gt_cat[g] == VOID or seg.gt_crowd[g]:
+                continue
+            best = float(best_iou[g].max()) if best_iou.shape[1] else 0.0
+            found = _target_error(seg, g, best, things_, names, poor_iou)
+            if found:
+                errors.append(SegmentError(b, "target", int(seg.gt_cat[g]), int(seg.gt_inst[g]), found[0], best,
+                                           int(seg.gt_area[g]), seg.gt_index == g, found[1]))
+        for q in seg.fp.nonzero()[:, 0].tolist():
+            best = float(best_iou[:, q].max()) if best_iou.shape[0] else 0.0
+            kind, reason = _prediction_error(seg, q, best, names)
+            errors.append(SegmentError(b, "prediction", int(seg.pred_cat[q]), int(seg.pred_inst[q]), kind, best,
+                                       int(seg.pred_area[q]), seg.pred_index == q, reason))
+    return sorted(errors, key=lambda e: (e.category, e.iou, -e.area))
