@@ -150,6 +150,7 @@ def _inputs(n=2, h=6, w=6):
     ({"overlap_threshold": 1.5}, ValueError, "overlap_threshold must be <= 1"),
     ({"stuff_area": -1}, ValueError, "stuff_area must be >= 0"),
     ({"score_threshold": float("nan")}, ValueError, "finite"),
+    ({2: torch.tensor([0.9, float("nan")])}, ValueError, "scores must be finite"),
 ])
 def test_bad_input_to_the_merge_is_refused_clearly(change, error, match):
     args = list(_inputs())

@@ -17,10 +17,13 @@ itself after panopticapi's ``combine_semantic_and_instance_predictions.py``).
 
 The stuff area limit: detectron2's ``MODEL.PANOPTIC_FPN.COMBINE.STUFF_AREA_LIMIT`` is 4096 pixels
 (panopticapi's ``--stuff_area_limit`` 64 * 64 too). Both apply it to maps at the dataset's own image size
-(detectron2 resizes the semantic logits to the input's ``height`` x ``width`` before merging;
-panopticapi's script draws at ``img['height']`` x ``img['width']``), which for COCO is about 640 x 480
-pixels. Kept as the same *fraction of the image*, the limit is ``4096 * H * W / (640 * 480)``: about
-1.3 % of the image, 218.45 pixels for 128 x 128 images (:func:`scaled_stuff_area`).
+(detectron2's ``PanopticFPN.inference`` resizes the semantic logits and the instances to the input's
+``height`` x ``width``, the image's original size, before merging; panopticapi's script draws at
+``img['height']`` x ``img['width']``): COCO images, typically 640 x 480 = 307,200 pixels (90 % of the COCO
+2014 training images have 167,500 to 355,840 pixels, github.com/Lextal/SotA-CV's dataset notes), not the
+~800-pixel side the network sees. Kept as the same *fraction of the image*, the limit is
+``4096 * H * W / (640 * 480)``: 1.33 % of the image, 218.45 pixels for 128 x 128 images
+(:func:`scaled_stuff_area`).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ def _check(semantic: object, masks: object, scores: object, labels: object, thin
         raise ValueError(f"masks must be N x H x W with the semantic map's H x W {tuple(semantic.shape)}, got "
                          f"{tuple(masks.shape)}")
     validation.tensor("scores", scores, ndim=1, dtypes="float")
+    if not torch.isfinite(scores).all():
+        raise ValueError("scores must be finite numbers, got NaN or infinity")
     validation.tensor("labels", labels, ndim=1, dtypes="int")
     if labels.dtype == torch.bool:
         raise TypeError("labels must hold integer category ids, got a bool tensor")

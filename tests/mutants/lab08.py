@@ -8,6 +8,7 @@ functions without a bug as correct-but-different implementations."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import torch
@@ -17,6 +18,17 @@ from mutants import Collection
 MUTANTS = Collection()
 CHEATS = Collection()
 VOID = -1
+
+
+def _register(exercise, prefix, implementation, bugs):
+    """One mutant per ``(bug, what it models)``: ``implementation`` with that bug switched on."""
+    for bug, doc in bugs:
+        def mutant(*args, _bug=bug, **kwargs):
+            return implementation(*args, bug=_bug, **kwargs)
+        name = bug.replace(">=", "ge").replace(">", "gt").replace("/", "over")
+        mutant.__name__ = prefix + re.sub(r"\W+", "_", name).strip("_")
+        MUTANTS.add(exercise, doc)(mutant)
+
 
 
 # ---- 08.merge --------------------------------------------------------------------------------
@@ -86,15 +98,7 @@ def merge_numpy(semantic, masks, scores, labels, things, score_threshold=0.5, ov
     return torch.from_numpy(np.stack([cat, inst], -1))
 
 
-def _merge_mutant(bug, doc):
-    def merge(semantic, masks, scores, labels, things, score_threshold=0.5, overlap_threshold=0.5, stuff_area=None):
-        return merge_numpy(semantic, masks, scores, labels, things, score_threshold, overlap_threshold, stuff_area,
-                           bug=bug)
-    merge.__name__ = "merge_" + bug.replace(" ", "_").replace("/", "over").replace(">=", "ge").replace(">", "gt")
-    MUTANTS.add("08.merge", doc)(merge)
-
-
-for _bug, _doc in [
+_register("08.merge", "merge_", merge_numpy, [
     ("input order", "instances painted in input order, not sorted by score"),
     ("ties reversed", "an unstable order on ties: equal scores visited in reverse input order"),
     ("score >", "score > score_threshold: an instance scoring exactly the threshold is dropped"),
@@ -111,8 +115,7 @@ for _bug, _doc in [
     ("800 x 800", "the limit scaled from 800 x 800 images instead of detectron2's 640 x 480 COCO images"),
     ("inclusive limit", "stuff regions with exactly stuff_area pixels removed too (<= instead of <)"),
     ("area before instances", "the stuff area measured before the instances take their pixels"),
-]:
-    _merge_mutant(_bug, _doc)
+])
 
 
 # ---- 08.panoptic_quality ---------------------------------------------------------------------
@@ -228,14 +231,7 @@ def _add(images):
     return total
 
 
-def _pq_mutant(bug, doc):
-    def panoptic_quality(preds, target, things, stuffs, crowd=False):
-        return pq_numpy(preds, target, things, stuffs, crowd, bug=bug)
-    panoptic_quality.__name__ = "pq_" + bug.replace(" ", "_").replace("-", "_").replace(">=", "ge")
-    MUTANTS.add("08.panoptic_quality", doc)(panoptic_quality)
-
-
-for _bug, _doc in [
+_register("08.panoptic_quality", "pq_", pq_numpy, [
     ("iou >=", "a match at IoU >= 0.5 (COCO requires IoU > 0.5)"),
     ("void in union", "the union keeps the predicted segment's pixels on ground-truth void"),
     ("lenient union", "torchmetrics' union: also leaves out the ground-truth segment's pixels predicted void"),
@@ -250,8 +246,7 @@ for _bug, _doc in [
     ("crowd ignored", "crowd=True ignored: crowd regions counted as ordinary instances"),
     ("crowd still fp", "predictions lying on a crowd region of their category still counted as false positives"),
     ("only -1 void", "only category -1 is void in the target (an unknown category 9 is not)"),
-]:
-    _pq_mutant(_bug, _doc)
+])
 
 
 # ---- shortcuts -------------------------------------------------------------------------------
