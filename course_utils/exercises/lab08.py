@@ -162,7 +162,8 @@ def _merge_cases(g: torch.Generator) -> list[Case]:
 MERGE = Exercise(
     "08.merge", "Panoptic FPN's merge: instances by score, the overlap rule, stuff fills the rest",
     _merge.merge_panoptic, _merge_cases,
-    hint="order = torch.sort(scores, descending=True, stable=True).indices; category = VOID (-1) and instance = 0 "
+    hint="masks are binary (bool, or 0 / 1 integers: use masks[i].bool()); order = torch.sort(scores, "
+         "descending=True, stable=True).indices; category = VOID (-1) and instance = 0 "
          "everywhere, taken = all False; for each i in order: stop (break) if scores[i] < score_threshold; skip an "
          "empty mask; skip it if (mask & taken).sum() / mask.sum() > overlap_threshold; else paint mask & ~taken with "
          "(labels[i], next id), next id += 1. Then for each category c of semantic that is not a thing: region = "
@@ -264,8 +265,8 @@ def _pq_cases(g: torch.Generator) -> list[Case]:
                  "void in the target: the union leaves out the predicted circle's 2 pixels on target void: IoU 4 / 4, "
                  "not 4 / 6"),
         _pq_case(("ssss", "AAAA", "AAAA", "ssss"), ("ssss", "..BB", "..ss", "ssss"),
-                 "void in the target and a match: union 8 + 2 - 2 - 4 (on void) = 4, IoU 2 / 4 = 0.5: no match; the "
-                 "predicted circle (4 of 8 pixels on void, not more than half) is a false positive"),
+                 "void in the target: union 8 + 2 - 2 - 4 (the prediction's pixels on void) = 4, IoU 2 / 4 = 0.5: no "
+                 "match; the predicted circle, 4 of its 8 pixels on void (not more than half), is a false positive"),
         _pq_case(("ssss", "sAAA", "sAAA", "ssss"), ("ssss", "s...", "s..s", "Bsss"),
                  "an unmatched predicted circle with 5 of its 6 pixels on target void: not a false positive (the "
                  "target circle elsewhere is a false negative)"),
