@@ -4,9 +4,11 @@ The teaching library (what notebooks import):
 
 - ``config``: device, seeding and the ``ci`` / ``cpu`` / ``gpu`` profile; ``validation``: input checks;
 - ``data``: synthetic scenes, batches, skimage sample images, real-data folders (VOC, COCO);
-- ``structures``: boxes; ``ops``: references of what students write (k-means, upsampling, RoI ops, NMS, ...);
+- ``structures``: boxes; ``ops``: references of what students write (k-means, upsampling, RoI ops, NMS,
+  the panoptic merge, ...);
 - ``models``: segmentation (FCN, U-Net) and detection (Faster R-CNN, YOLO, ...) models;
-- ``training``: the training loop and every lab's recipe; ``evaluation``: segmentation and detection metrics;
+- ``training``: the training loop and every lab's recipe; ``evaluation``: segmentation, detection and
+  panoptic metrics;
 - ``viz``: drawing masks, boxes, panoptic maps and image grids;
 - ``exercises``: each lab's exercises; ``grading``: the checks under each exercise and the fallback.
 
