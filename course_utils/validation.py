@@ -8,7 +8,7 @@ Each returns the checked value, so a call can sit inside an expression.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -77,6 +77,19 @@ def one_of(name: str, value: object, allowed: tuple) -> object:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
     return value
+
+
+def category_ids(name: str, ids: object) -> tuple[int, ...]:
+    """A collection of category ids (ints >= 0, e.g. ``{3, 4}``) as a sorted tuple without repeats."""
+    if isinstance(ids, (str, bytes, torch.Tensor)) or not isinstance(ids, Iterable):
+        raise TypeError(f"{name} must be a collection of category ids (ints), e.g. {{3, 4}}, got {ids!r}")
+    values = list(ids)
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must contain int category ids, got {v!r} ({type(v).__name__})")
+        if v < 0:
+            raise ValueError(f"{name} must contain category ids >= 0, got {v}")
+    return tuple(sorted(set(values)))
 
 
 def images(name: str, x: object) -> torch.Tensor:

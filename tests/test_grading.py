@@ -150,6 +150,8 @@ def test_compare_tolerances_and_containers():
     assert compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0 + 1e-9])) is None
     assert "wrong dtype" in compare(torch.tensor([1, 2]), torch.tensor([1.0, 2.0]))
     assert "1 of 2 values differ" in compare(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.5]))
+    assert compare(torch.tensor([True, False]), torch.tensor([True, True])) == \
+        "result: 1 of 2 values differ; first at index 1: expected False, got True"      # bools: no subtraction
     assert compare({"a": 1.0, "b": [1, 2]}, {"a": 1.0 + 1e-9, "b": [1, 2]}) is None
     assert "keys differ" in compare({"a": 1}, {"b": 1})
     assert "result[1]: expected 2 items" in compare([1, [1, 2]], [1, [1]])

@@ -46,3 +46,38 @@ def test_bad_input_is_explained():
     with pytest.raises(ValueError, match="must match"):
         viz.show_mask(torch.zeros(4, 4, dtype=torch.long), ["a"], image=torch.rand(3, 5, 5))
     plt.close("all")
+
+
+def test_panoptic_void_is_black_and_in_the_legend():
+    panoptic = torch.zeros(4, 4, 2, dtype=torch.long)
+    panoptic[0, 0, 0], panoptic[0, 1, 0], panoptic[1, :, 0] = -1, 9, 2      # VOID, an unknown category, class 2
+    colours = viz.panoptic_colors(panoptic, 3)
+    assert (colours[0, 0] == 0).all() and (colours[0, 1] == 0).all() and (colours[1, 0] > 0).any()
+    ax = viz.show_panoptic(panoptic, ["sky", "ground", "water"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sky", "water", "void"]
+    ax = viz.show_panoptic(torch.zeros(4, 4, 2, dtype=torch.long), ["sky", "ground"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["sky"]
+    plt.close("all")
+
+
+def test_segment_errors_drawn_one_row_each_with_the_reason():
+    from course_utils.evaluation.panoptic import segment_errors
+    from course_utils.exercises.lab08 import STUFFS, THINGS, _map
+
+    names = ["sky", "ground", "water", "circle", "square", "triangle"]
+    pred = torch.stack([_map("AAAAAs", "AAAAAs", "sssBBs", "sssBBs", "ggwwww", "ggwwww")] * 2)
+    target = torch.stack([_map("AAAAss", "AAAAss", "ssssss", "ssss..", "gggggg", "gggggg")] * 2)
+    errors = segment_errors(pred, target, THINGS, STUFFS, names=names)
+    images = torch.rand(2, 3, 6, 6)
+    fig = viz.show_segment_errors(errors, pred, target, names, images=images, limit=3)
+    assert len(fig.axes) == 9
+    assert fig.axes[0].get_title(loc="left") == f"{errors[0].kind}: {errors[0].reason}"
+    assert all(ax.collections for ax in fig.axes), "each panel outlines the segment"
+    fig = viz.show_segment_errors([e for e in errors if e.image == 0][:2], pred[0], target[0], names)
+    assert len(fig.axes) == 4
+    with pytest.raises(ValueError, match="no errors"):
+        viz.show_segment_errors([], pred, target, names)
+    late = [e for e in errors if e.image == 1]
+    with pytest.raises(ValueError, match="pass the maps"):
+        viz.show_segment_errors(late, pred[0], target[0], names)
+    plt.close("all")

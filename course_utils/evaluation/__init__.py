@@ -3,10 +3,16 @@
 - ``segmentation``: confusion matrix, pixel accuracy, per-class and mean IoU, a model's predictions
   and scores over a set of images (labs 01-02);
 - ``detection``: average precision, COCO style (lab 05 on);
-- ``panoptic``: panoptic quality (lab 08).
+- ``panoptic``: panoptic quality as COCO's panopticapi defines it, and the segments that cost it (lab 08).
 """
 
-from course_utils.evaluation.detection import average_precision, box_map, coco_map
+from course_utils.evaluation.detection import average_precision, box_map, coco_map, coco_map_from_ious
+from course_utils.evaluation.panoptic import (
+    VOID,
+    panoptic_quality,
+    panoptic_stats,
+    segment_errors,
+)
 from course_utils.evaluation.segmentation import (
     confusion_matrix,
     match_clusters,
@@ -18,5 +24,6 @@ from course_utils.evaluation.segmentation import (
     segmentation_scores,
 )
 
-__all__ = ["average_precision", "box_map", "coco_map", "confusion_matrix", "match_clusters", "mean_iou", "mean_over_present", "per_class_iou",
-           "pixel_accuracy", "predict", "segmentation_scores"]
+__all__ = ["VOID", "average_precision", "box_map", "coco_map", "coco_map_from_ious", "confusion_matrix",
+           "match_clusters", "mean_iou", "mean_over_present", "panoptic_quality", "panoptic_stats", "per_class_iou",
+           "pixel_accuracy", "predict", "segment_errors", "segmentation_scores"]

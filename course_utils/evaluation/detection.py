@@ -89,17 +89,21 @@ def _xywh(boxes: torch.Tensor) -> np.ndarray:
     return torch.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1).double().numpy()
 
 
-def _check(preds: Sequence[dict], targets: Sequence[dict]) -> None:
+def _check(preds: Sequence[dict], targets: Sequence[dict], boxes: bool = True) -> None:
+    """One dict per image with ``labels`` (and ``scores`` for ``preds``) and, where ``boxes``, ``boxes``."""
     if not isinstance(preds, Sequence) or not isinstance(targets, Sequence) or len(preds) != len(targets):
         raise ValueError("preds and targets must be lists of dicts, one per image, of the same length")
     for i, (p, t) in enumerate(zip(preds, targets)):
         for name, d, keys in (("preds", p, ("boxes", "scores", "labels")), ("targets", t, ("boxes", "labels"))):
+            keys = keys if boxes else tuple(k for k in keys if k != "boxes")
             if not isinstance(d, dict) or any(k not in d for k in keys):
                 raise ValueError(f"{name}[{i}] must be a dict with {', '.join(keys)}")
-            validation.boxes(f"{name}[{i}]['boxes']", d["boxes"])
             validation.tensor(f"{name}[{i}]['labels']", d["labels"], ndim=1, dtypes="int")
-            if len(d["labels"]) != len(d["boxes"]) or (name == "preds" and len(d["scores"]) != len(d["boxes"])):
-                raise ValueError(f"{name}[{i}]: boxes, labels (and scores) must have the same length")
+            if boxes:
+                validation.boxes(f"{name}[{i}]['boxes']", d["boxes"])
+            sizes = {len(d[k]) for k in keys}
+            if len(sizes) != 1:
+                raise ValueError(f"{name}[{i}]: {', '.join(keys)} must have the same length")
 
 
 def coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
@@ -109,7 +113,7 @@ def coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[st
     Returns ``{"map": AP@[.50:.95], "map_50": AP@.50, "map_75": AP@.75}``, each the mean over the
     categories that have ground truth (-1 if none). Equals pycocotools' ``COCOeval`` (area "all",
     ``max_dets`` per image and category), and torchmetrics' ``MeanAveragePrecision`` up to its float32
-    grids (see :data:`TORCHMETRICS_RECALL_POINTS`).
+    grids (see :data:`TORCHMETRICS_RECALL_POINTS` and :func:`coco_map_torchmetrics`).
     """
     return _coco_map(preds, targets, max_dets, IOU_THRESHOLDS, RECALL_POINTS)
 
@@ -124,19 +128,53 @@ def _coco_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[s
               iou_thresholds: np.ndarray, recall_points: np.ndarray) -> dict[str, float]:
     _check(preds, targets)
     max_dets = validation.integer("max_dets", max_dets, minimum=1)
+    ious = [_coco_iou(_xywh(p["boxes"]), _xywh(t["boxes"])) for p, t in zip(preds, targets)]
+    return _map_from_ious(preds, targets, ious, max_dets, iou_thresholds, recall_points)
+
+
+def coco_map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                       ious: Sequence[torch.Tensor], max_dets: int = 100) -> dict[str, float]:
+    """COCO AP as :func:`coco_map`, but from given IoUs, whatever the detections are (boxes, masks, ...).
+
+    ``preds[i]``: ``scores`` ``D_i``, ``labels`` ``D_i``; ``targets[i]``: ``labels`` ``G_i`` (``boxes`` are not
+    needed); ``ious[i]``: ``D_i x G_i``, the IoU of image ``i``'s detections (in ``preds[i]``'s order) with its
+    ground-truth objects. With mask IoUs (``mask_iou(preds[i]["masks"], targets[i]["masks"])``) this is COCO's
+    mask AP, torchmetrics' ``MeanAveragePrecision(iou_type="segm")`` up to its float32 grids. pycocotools
+    compares float64 IoUs with the thresholds; float32 IoUs give the same AP unless an IoU equals a threshold
+    to the last bit.
+    """
+    _check(preds, targets, boxes=False)
+    max_dets = validation.integer("max_dets", max_dets, minimum=1)
+    if not isinstance(ious, Sequence) or len(ious) != len(preds):
+        raise ValueError(f"ious must be a list of one D_i x G_i tensor per image ({len(preds)} images), got "
+                         f"{type(ious).__name__}" + (f" of {len(ious)}" if isinstance(ious, Sequence) else ""))
+    arrays = []
+    for i, (iou, p, t) in enumerate(zip(ious, preds, targets)):
+        validation.tensor(f"ious[{i}]", iou, ndim=2)
+        if tuple(iou.shape) != (len(p["labels"]), len(t["labels"])):
+            raise ValueError(f"ious[{i}] must be D x G = {(len(p['labels']), len(t['labels']))} (detections x ground "
+                             f"truth of image {i}), got {tuple(iou.shape)}")
+        arrays.append(iou.detach().cpu().double().numpy())
+    return _map_from_ious(preds, targets, arrays, max_dets, IOU_THRESHOLDS, RECALL_POINTS)
+
+
+def _map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                   ious: Sequence[np.ndarray], max_dets: int, iou_thresholds: np.ndarray,
+                   recall_points: np.ndarray) -> dict[str, float]:
+    """COCO's recipe (steps 1-4 of the module's docstring) with ``ious[i]`` ``D_i x G_i`` (float64) per image."""
     categories = sorted({int(c) for d in [*preds, *targets] for c in d["labels"].tolist()})
     per_category = []                                     # (scores, matched T x D, num_gt) per category
     for c in categories:
         scores, matched, num_gt = [], [], 0
-        for p, t in zip(preds, targets):
-            dt_mask, gt_mask = p["labels"] == c, t["labels"] == c
-            s = p["scores"][dt_mask].detach().cpu().double().numpy()
+        for p, t, iou in zip(preds, targets, ious):
+            dt_index = np.flatnonzero((p["labels"] == c).cpu().numpy())
+            gt_index = np.flatnonzero((t["labels"] == c).cpu().numpy())
+            s = p["scores"].detach().cpu().double().numpy()[dt_index]
             order = np.argsort(-s, kind="mergesort")[:max_dets]
-            dt, gt = _xywh(p["boxes"][dt_mask])[order], _xywh(t["boxes"][gt_mask])
-            ious = _coco_iou(dt, gt)
+            image_ious = iou[dt_index[order]][:, gt_index]
             scores.append(s[order])
-            matched.append(np.stack([_match(ious, th) for th in iou_thresholds]))
-            num_gt += len(gt)
+            matched.append(np.stack([_match(image_ious, th) for th in iou_thresholds]))
+            num_gt += len(gt_index)
         per_category.append((np.concatenate(scores), np.concatenate(matched, axis=1), num_gt))
     results = {}
     for key, which in (("map", slice(None)), ("map_50", slice(0, 1)), ("map_75", slice(5, 6))):

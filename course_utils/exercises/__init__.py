@@ -19,6 +19,8 @@ LABS: dict[str, str] = {
     "04": "transposed convolution as a matrix",
     "05": "from R-CNN to Faster R-CNN",
     "06": "YOLO: detection without proposals",
+    "07": "Mask R-CNN: instance segmentation and keypoints",
+    "08": "panoptic segmentation",
 }
 
 

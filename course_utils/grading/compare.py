@@ -76,12 +76,13 @@ def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: floa
     nan = (e.isnan() != g.isnan()) if e.is_floating_point() else torch.zeros_like(bad)
     numbers = bad & ~nan
     parts = []
-    if numbers.any():
+    if numbers.any() and e.dtype != torch.bool:                     # (bools: no difference to speak of)
         parts.append(f"max abs difference {(g - e).abs()[numbers].max().item():.4g}")
     if nan.any():
         parts.append(f"{int(nan.sum())} NaN where the other has a number")
     count = "the value differs" if e.ndim == 0 else f"{int(bad.sum())} of {e.numel()} values differ"
-    return f"{count} ({', '.join(parts)}){at}: expected {_fmt(e[first].item())}, got {_fmt(g[first].item())}"
+    detail = f" ({', '.join(parts)})" if parts else ""
+    return f"{count}{detail}{at}: expected {_fmt(e[first].item())}, got {_fmt(g[first].item())}"
 
 
 def _fmt(x: object) -> str:

@@ -80,10 +80,13 @@ def show_mask(labels: torch.Tensor, class_names: Sequence[str], image: torch.Ten
     return ax
 
 
-def class_legend(ax: plt.Axes, class_names: Sequence[str], classes: torch.Tensor) -> None:
-    """A legend beside ``ax`` with one patch per class in ``classes`` (in the palette's colours)."""
+def class_legend(ax: plt.Axes, class_names: Sequence[str], classes: torch.Tensor, void: bool = False) -> None:
+    """A legend beside ``ax`` with one patch per class in ``classes`` (in the palette's colours), and a
+    black "void" patch if ``void``."""
     present = sorted({int(c) for c in classes.reshape(-1).tolist() if 0 <= c < len(class_names)})
     handles = [Patch(color=palette(len(class_names))[c], label=class_names[c]) for c in present]
+    if void:
+        handles.append(Patch(color="black", label="void"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 

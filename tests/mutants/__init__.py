@@ -29,6 +29,10 @@ class Mutant:
     what: str
     fn: Callable[..., Any]
 
+    @property
+    def bug(self) -> str:  # the field's name before probes shared the registry
+        return self.what
+
 
 class Collection(list):
     """``MUTANTS = Collection()``, then ``@MUTANTS.add("01.assign", "argmax instead of argmin")``."""

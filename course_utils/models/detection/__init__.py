@@ -1,5 +1,5 @@
 """Detectors for labs 05 and 06: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
-a tiny YOLOv1, and their measured recipes (:mod:`course_utils.models.detection.recipes`)."""
+a tiny YOLOv1 (their measured recipes: :mod:`course_utils.training.recipes.detection`)."""
 
 from course_utils.models.detection.faster_rcnn import (
     SmallBackbone,
