@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from course_utils import exercises as catalogue
-from course_utils.grading.compare import compare, describe, snapshot, unchanged
+from course_utils.grading.compare import compare, compare_sums, describe, snapshot, unchanged
 from course_utils.grading.exercise import Case, Exercise, Status
 from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded, call_student, raised_in, safe_str, where_raised
 
@@ -79,13 +79,9 @@ def _judge(ex: Exercise, case: Case, got: Any, expected: Any) -> str | None:
             return ("your result carries no gradient" + why + ": gradients must flow through this function (the "
                     "lab trains with it, or it is a learnable layer), so build it from the inputs with torch "
                     "operations (no torch.no_grad(), .detach(), .item(), .numpy() or torch.tensor(...))")
-        rtol, atol = ex.tolerance
         for i, (want, have) in zip(ex.gradient, zip(expected.grads, got.grads)):
-            # a gradient entry sums many products; where they cancel, float32 rounding is relative to the terms,
-            # not to the small sum (another order of the same sums): allow rtol times the largest entry
-            scale = float(want.detach().abs().max()) if isinstance(want, torch.Tensor) and want.numel() else 0.0
-            problem = compare(want, have, rtol, atol + rtol * scale, exact_dtype=False,
-                              path=f"gradient with respect to argument {i}")
+            # a gradient entry sums many products: where they cancel, another order rounds differently
+            problem = compare_sums(want, have, *ex.tolerance, path=f"gradient with respect to argument {i}")
             if problem:
                 return problem + " (the value is right, but its gradient is not the reference's)"
         return None

@@ -108,6 +108,16 @@ def _compare_number(expected: int | float, got: object, rtol: float, atol: float
     return None
 
 
+def compare_sums(expected: torch.Tensor, got: object, rtol: float, atol: float, exact_dtype: bool = False,
+                 path: str = "result") -> str | None:
+    """:func:`compare` for a tensor of float32 sums whose terms may cancel (a convolution of values ~1e4 that
+    comes to ~10, a gradient): the rounding of a sum is relative to its terms, not to a small total, so
+    ``atol`` grows by ``rtol`` times the largest ``|expected|``. A wrong term still shows: it is of that size."""
+    floating = isinstance(expected, torch.Tensor) and expected.is_floating_point() and expected.numel() > 0
+    scale = float(expected.detach().abs().max()) if floating else 0.0
+    return compare(expected, got, rtol, atol + rtol * scale, exact_dtype, path)
+
+
 def compare(expected: object, got: object, rtol: float = 1e-5, atol: float = 1e-6,
             exact_dtype: bool = False, path: str = "result") -> str | None:
     """``None`` if ``got`` matches ``expected``, else what differs (``path`` names the part)."""
