@@ -28,8 +28,8 @@ from course_utils import validation
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
 RECALL_POINTS = np.linspace(0.0, 1.0, int(np.round((1.0 - 0.0) / 0.01)) + 1, endpoint=True)
 # torchmetrics hands pycocotools float32 grids (torch.linspace(...).tolist()): a recall or an IoU exactly on a
-# grid point may then read differently (recall 3/5 is below torch.linspace(0, 1, 101)[60] = 0.60000002; an IoU of exactly
-# 0.55 is below float32(0.55)), by up to ~1e-3 of AP. Both are COCO AP as the field computes it.
+# grid point may then read differently (recall 3/5 is below torch.linspace(0, 1, 101)[60] = 0.60000002; an
+# IoU of exactly 0.55 is below float32(0.55)). Both are COCO AP as the field computes it.
 TORCHMETRICS_IOU_THRESHOLDS = torch.linspace(0.5, 0.95, 10).double().numpy()
 TORCHMETRICS_RECALL_POINTS = torch.linspace(0.0, 1.0, 101).double().numpy()
 
@@ -139,9 +139,12 @@ def coco_map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequen
     ``preds[i]``: ``scores`` ``D_i``, ``labels`` ``D_i``; ``targets[i]``: ``labels`` ``G_i`` (``boxes`` are not
     needed); ``ious[i]``: ``D_i x G_i``, the IoU of image ``i``'s detections (in ``preds[i]``'s order) with its
     ground-truth objects. With mask IoUs (``mask_iou(preds[i]["masks"], targets[i]["masks"])``) this is COCO's
-    mask AP, torchmetrics' ``MeanAveragePrecision(iou_type="segm")`` up to its float32 grids. pycocotools
-    compares float64 IoUs with the thresholds; float32 IoUs give the same AP unless an IoU equals a threshold
-    to the last bit.
+    mask AP as torchmetrics' ``MeanAveragePrecision(iou_type="segm")`` computes it, which lab 07 reports: on
+    torchmetrics' float32 grids (:data:`TORCHMETRICS_IOU_THRESHOLDS`), not pycocotools' float64 ones as
+    :func:`coco_map`. Mask IoUs are ratios of pixel counts and often fall exactly on a threshold, where the
+    two differ (11/20 is pycocotools' 0.55, below torchmetrics' float32 0.55000001). pycocotools compares
+    float64 IoUs with the thresholds; float32 IoUs give the same AP unless an IoU equals a threshold to the
+    last bit.
     """
     _check(preds, targets, boxes=False)
     max_dets = validation.integer("max_dets", max_dets, minimum=1)
@@ -155,7 +158,7 @@ def coco_map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequen
             raise ValueError(f"ious[{i}] must be D x G = {(len(p['labels']), len(t['labels']))} (detections x ground "
                              f"truth of image {i}), got {tuple(iou.shape)}")
         arrays.append(iou.detach().cpu().double().numpy())
-    return _map_from_ious(preds, targets, arrays, max_dets, IOU_THRESHOLDS, RECALL_POINTS)
+    return _map_from_ious(preds, targets, arrays, max_dets, TORCHMETRICS_IOU_THRESHOLDS, TORCHMETRICS_RECALL_POINTS)
 
 
 def _map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
