@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from course_utils.tools.grade import command as gradebook
+
+pytestmark = pytest.mark.slow   # runs a kernel and a sandbox process (about a minute)
 
 SHORTCUTS = '''import torch
 from course_utils.evaluation import detection
