@@ -23,12 +23,12 @@ needs_sandbox = pytest.mark.skipif(not isolation.support().isolated, reason=isol
 
 
 def sandboxed(folder: Path, code: str, limits: Limits | None = None, stop_after: float | None = None,
-              **kwargs) -> tuple[isolation.Report, str]:
-    """Run Python ``code`` in a sandbox; (init's report, what it printed)."""
+              also: tuple[str, ...] = (), **kwargs) -> tuple[isolation.Report, str]:
+    """Run Python ``code`` in a sandbox that also sees ``also``; (init's report, what it printed)."""
     with isolation.uid_slot() as uid:
         jail = isolation.start([sys.executable, "-c", textwrap.dedent(code)], folder / "jail", uid=uid,
-                               limits=limits or Limits(),
-                               env={}, view=isolation.python_paths([folder]), **kwargs)
+                               limits=limits or Limits(), env={},
+                               view=[*isolation.python_paths([folder]), *also], **kwargs)
         if stop_after is not None:
             time.sleep(stop_after)
             jail.stop()
@@ -91,6 +91,22 @@ def test_it_sees_the_course_and_its_own_folder_only(tmp_path):
     assert seen["environ_of_init"] == "PermissionError"
     assert seen["connect"] == "ConnectionRefusedError"
     assert not (package / "pwned.py").exists()
+
+
+@needs_sandbox
+def test_a_course_installed_under_tmp_shows_through_read_only(tmp_path):
+    site = tmp_path / "site"  # as `pip install --target /tmp/...` would put it
+    site.mkdir()
+    (site / "lesson.py").write_text("X = 1")
+    (site / "lesson.py").chmod(0o666)  # writable by anyone: only the read-only view protects it
+    report, out = sandboxed(tmp_path, f"""
+        import sys
+        sys.path.insert(0, {str(site)!r})
+        import lesson
+        print("imported", lesson.X)
+        open({str(site / 'lesson.py')!r}, "a")
+        """, also=(str(site),))
+    assert "imported 1" in out and "Read-only file system" in out and report.exit == 1
 
 
 @needs_sandbox

@@ -396,11 +396,11 @@ def _build_view(spec: dict, root: str) -> None:
     limits, uid = Limits(**spec["limits"]), spec["uid"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _tmpfs(root, 16 << 20, 0o755, flags=MS_NOSUID | MS_NODEV)
-    for path in spec["view"]:
-        if os.path.lexists(path):
-            _bind(path, path, root)
     _tmpfs(root + SCRATCH, int(limits.disk_gib * 2**30), 0o700, uid)
     _tmpfs(root + "/tmp", int(limits.tmp_gib * 2**30), 0o1777)
+    for path in spec["view"]:  # after /tmp: a course installed under /tmp shows through
+        if os.path.lexists(path):
+            _bind(path, path, root)
     _tmpfs(root + "/dev", 1 << 20, 0o755, flags=MS_NOSUID | MS_NOEXEC)
     for name in DEVICES:
         _bind(f"/dev/{name}", f"/dev/{name}", root, writable=True)
