@@ -15,42 +15,22 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from _notebooks import (
+    LAB,
+    SOLUTION,
+    cell_index,
+    exercise_part,
+    insert_after,
+    replace,
+    write,
+)
 
 from course_utils.grading import evaluate, lab_exercises
-from course_utils.tools.grade import command as gradebook
+from course_utils.tools.grade import command, gradebook, isolation, submissions
+from course_utils.tools.grade.gradebook import Entry
 
-ROOT = Path(__file__).resolve().parents[1]
-SOLUTION, LAB = ROOT / "solutions" / "01_kmeans.ipynb", ROOT / "labs" / "01_kmeans.ipynb"
 IDS = [ex.id for ex in lab_exercises("01")]
 CELL_TIMEOUT, NOTEBOOK_TIMEOUT = 30, 150
-
-
-# ---- building submissions -------------------------------------------------------------------------
-def exercise_part(path: Path = SOLUTION) -> nbformat.NotebookNode:
-    """The notebook up to the last fallback cell (the exercises), marked as lab 01."""
-    nb = nbformat.read(path, as_version=4)
-    last = max(i for i, c in enumerate(nb.cells) if "mean_iou = fallback" in c.source)
-    nb.cells = nb.cells[: last + 1]
-    nb.metadata["course"] = {"lab": "01"}
-    return nb
-
-
-def cell_index(nb: nbformat.NotebookNode, start: str) -> int:
-    return next(i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.startswith(start))
-
-
-def replace(nb: nbformat.NotebookNode, start: str, source: str) -> None:
-    nb.cells[cell_index(nb, start)].source = source
-
-
-def insert_after(nb: nbformat.NotebookNode, start: str, source: str) -> None:
-    nb.cells.insert(cell_index(nb, start) + 1, nbformat.v4.new_code_cell(source))
-
-
-def write(nb: nbformat.NotebookNode, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, path)
-    return path
 
 
 HARD_CODED_UPDATE = '''from course_utils.grading import get_exercise
@@ -128,7 +108,9 @@ def hostile_notebooks(folder: Path) -> dict[str, Path]:
 
 
 def run_grade(*args: str | Path) -> int:
-    return gradebook.main([str(a) for a in args])
+    """``course grade ARGS`` (where this machine cannot sandbox, with --no-sandbox: see test_sandbox.py)."""
+    sandbox = () if isolation.support().isolated else ("--no-sandbox",)
+    return command.main([str(a) for a in (*args, *sandbox)])
 
 
 def load(out: Path) -> dict[str, dict]:
@@ -293,20 +275,20 @@ def test_an_interrupted_run_leaves_a_valid_gradebook_and_resumes(tmp_path, monke
     (tmp_path / "in").mkdir()
     for name in ("erin", "frank"):
         (tmp_path / "in" / f"{name}.ipynb").write_text("")
-    grade = gradebook.grade
+    grade = submissions.grade
 
     def interrupted(sub, settings):
         if sub.student == "frank":
             raise KeyboardInterrupt  # Ctrl-C while the second notebook is being graded
         return grade(sub, settings)
 
-    monkeypatch.setattr(gradebook, "grade", interrupted)
+    monkeypatch.setattr(submissions, "grade", interrupted)
     with pytest.raises(KeyboardInterrupt):
         run_grade(tmp_path / "in", "--out", tmp_path / "out")
     assert set(load(tmp_path / "out")) == {"erin"}
     assert (tmp_path / "out" / "grades.csv").read_text().count("\n") == 2
     assert not [p for p in (tmp_path / "out").rglob("*") if p.name.endswith(".tmp")]
-    monkeypatch.setattr(gradebook, "grade", grade)
+    monkeypatch.setattr(submissions, "grade", grade)
     capsys.readouterr()
     assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
     assert "1 unchanged" in capsys.readouterr().out and set(load(tmp_path / "out")) == {"erin", "frank"}
@@ -344,7 +326,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case, tmp_path, capsys, monkey
     elif case == "out_is_file":
         out.write_text("not a folder")
     else:
-        monkeypatch.setenv(gradebook.SEED_ENV, "abc")
+        monkeypatch.setenv(command.SEED_ENV, "abc")
     capsys.readouterr()
     assert run_grade(*args, "--out", out) == 2
     err = capsys.readouterr().err.strip()
@@ -374,18 +356,18 @@ def test_unknown_lab_seed_warning_and_lms_export(tmp_path, capsys, monkeypatch):
 
 def test_lms_export_takes_each_students_best_graded_submission():
     entries = [
-        {"student": "alice", "lab": "01", "status": "graded", "total": 5.0},
-        {"student": "alice", "lab": "01", "status": "graded", "total": 7.0},
-        {"student": "alice", "lab": "02", "status": "crashed", "total": 2.0},
-        {"student": "bob", "lab": None, "status": "unreadable", "total": 0.0},
+        Entry("alice", "a.ipynb", lab="01", status="graded", total=5.0),
+        Entry("alice", "b.ipynb", lab="01", status="graded", total=7.0),
+        Entry("alice", "c.ipynb", lab="02", status="crashed", total=2.0),
+        Entry("bob", "d.ipynb", lab=None, status="unreadable", total=0.0),
     ]
     assert gradebook.lms_csv(entries, ["01", "02"]).splitlines() == [
         "username,Lab 01,Lab 02", "alice,7,2", "bob,,"]
 
 
 def test_time_limits_follow_the_profile():
-    args = gradebook.parse_args(["x", "--profile", "cpu"])
-    settings = gradebook.settings_from(args)
-    assert (settings.cell_timeout, settings.timeout) == gradebook.TIME_LIMITS["cpu"] and settings.cell_timeout >= 300
-    args = gradebook.parse_args(["x", "--profile", "cpu", "--cell-timeout", "50"])
-    assert gradebook.settings_from(args).cell_timeout == 50
+    args = command.parse_args(["x", "--profile", "cpu"])
+    settings = command.settings_from(args)
+    assert (settings.cell_timeout, settings.timeout) == command.TIME_LIMITS["cpu"] and settings.cell_timeout >= 300
+    args = command.parse_args(["x", "--profile", "cpu", "--cell-timeout", "50"])
+    assert command.settings_from(args).cell_timeout == 50

@@ -91,6 +91,13 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
              "`make browser-deps` (Debian: apt-get install npm)")):
         where = shutil.which(tool)  # optional: the labs themselves never need it
         report.append(f"{tool:<21} {where or f'not found (only {needed_for} need it: {fix})'}")
+    from course_utils.tools.grade.isolation import support
+
+    sandbox = support()  # only instructors grading need it: reported, never a problem
+    report.append(f"grading sandbox      {sandbox.how}" if sandbox.isolated else
+                  f"grading sandbox      none: {sandbox.how}; `course grade` needs --no-sandbox here")
+    if sandbox.cgroups:
+        report.append(f"                     {sandbox.cgroups}")
     if root is not None:
         from course_utils.tools.build import build
 

@@ -26,6 +26,7 @@ from torch import nn
 
 from course_utils.grading import CheckResult, evaluate, get_exercise
 from course_utils.grading.check import reference_message
+from course_utils.grading.exercise import Status
 from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded
 
 _SCALARS = (bool, int, float, str, type(None))
@@ -155,7 +156,7 @@ def _raise_as_student(exc: BaseException, frame: tuple | None, filenames: list[s
     exec(code, {"__exc__": exc})  # noqa: S102 - raises exc; runs no student code
 
 
-def _error(record: dict, exercise_id: str, status: str, text: str) -> CheckResult:
+def _error(record: dict, exercise_id: str, status: Status, text: str) -> CheckResult:
     return CheckResult(exercise_id, status, f"❌ {exercise_id}: {text}", 0, record.get("cases", 0))
 
 

@@ -1,33 +1,45 @@
 """The processes that run a submission's code for ``course grade``; the grader itself never does.
 
-Two steps, each a separate process started with ``python -m course_utils.tools.grade.sandbox STEP
-SPEC.json`` in a scratch folder, under a memory limit, killed by the grader if it overruns:
+Two steps, each ``python -m course_utils.tools.grade.sandbox STEP`` started by the grader in a sandbox
+of its own (:mod:`course_utils.tools.grade.isolation`: namespaces, a dedicated uid, limits), in a
+scratch folder holding its inputs, ``STEP.json`` first:
 
 ``execute``
     runs the notebook cell by cell in a fresh Jupyter kernel (nbclient), with a per-cell and a
     whole-notebook time limit, going on after errors. A hook in the kernel captures each exercise
     function right after the cell that defines it (before ``fallback`` may swap in the reference),
     and writes them, serialised by value with cloudpickle, to ``functions.pkl`` after every cell
-    (so a kernel that dies still leaves what it had). ``log.json`` says how each cell went.
+    (so a kernel that dies still leaves what it had). How each cell went goes to the grader after
+    every cell, through a pipe (``results_fd``) that the kernel does not hold.
 ``run``
-    loads those functions into a fresh interpreter (that imported ``course_utils`` first), calls
-    each on its exercise's cases drawn with the hidden seed, and writes one ``ID.pt`` per exercise
-    with the outcomes as plain data (see :mod:`course_utils.tools.grade.replay`); ``ID.started`` marks
-    the exercise in progress, so the grader knows which one a crash or a hang belongs to.
+    grades the exercises one by one, each in a child process of its own forked from this one (which
+    imported ``course_utils`` and torch once): the child loads the functions and calls the exercise's
+    on its cases, which the grader drew with the hidden seed and handed in (``cases.pt``; the seed
+    never enters the sandbox), and writes the outcomes as plain data (see
+    :mod:`course_utils.tools.grade.replay`) to a pipe only it holds. This process sends them on to
+    the grader through a pipe of its own (``results_fd``), with a ``started`` message first, so the
+    grader knows which exercise a crash or a hang belongs to; it stops a child that overruns its
+    time budget, and kills whatever the child left running before the next exercise starts.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
-import resource
+import select
+import signal
+import struct
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from course_utils.files import atomic_torch_save, atomic_write
+if TYPE_CHECKING:
+    from course_utils.grading import Case, Exercise
 
+MAX_RECORD_BYTES = 512 << 20  # what one exercise's recorded outcomes may weigh
 KERNEL_NAME = "course-grade-python"
 
 CAPTURE = r'''
@@ -64,19 +76,6 @@ del __course_grade_setup
 '''
 
 
-def limit_memory(gib: float) -> None:
-    """Cap this process's (and its children's) heap at ``gib`` GiB: a blow-up raises MemoryError
-    instead of taking the machine down. RLIMIT_DATA, not RLIMIT_AS: shared libraries (torch's
-    CUDA libraries alone map gigabytes) do not count."""
-    if gib and gib > 0:
-        limit = int(gib * 2**30)
-        resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
-
-
-def write_json(path: Path, data: object) -> None:
-    atomic_write(path, json.dumps(data, indent=1))
-
-
 def _kernel_spec(scratch: Path) -> dict[str, str]:
     """A kernel spec for this interpreter, so that the kernel runs the grader's Python."""
     folder = scratch / "jupyter" / "kernels" / KERNEL_NAME
@@ -92,11 +91,16 @@ def execute(spec: dict) -> None:
     from nbclient import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
-    scratch = Path(spec["scratch"])
-    log_path = scratch / "log.json"
-    log: dict = {"cells": [], "kernel": "starting", "kernel_pid": None}
-    write_json(log_path, log)
-    limit_memory(spec["memory_gib"])
+    from course_utils.tools.grade.isolation import PR_SET_DUMPABLE, prctl
+
+    prctl(PR_SET_DUMPABLE, 0)  # the kernel (same uid) cannot read this process's pipe or memory
+    scratch = Path.cwd()
+    log: dict = {"cells": [], "kernel": "starting"}
+
+    def write_log() -> None:  # to the grader: a full disk or the notebook's own files cannot stop it
+        send(spec["results_fd"], {"event": "log"}, json.dumps(log).encode())
+
+    write_log()
     os.environ.update(_kernel_spec(scratch))
     nb = nbformat.read(scratch / "submission.ipynb", as_version=4)
     env = dict(os.environ, **spec["env"])
@@ -122,8 +126,8 @@ def execute(spec: dict) -> None:
         return (replies.get(index) or {}).get("content", {})
 
     with client.setup_kernel(env=env, cwd=str(scratch)):
-        log["kernel"], log["kernel_pid"] = "running", getattr(client.km.provisioner, "pid", None)
-        write_json(log_path, log)
+        log["kernel"] = "running"
+        write_log()
         names, dump = json.dumps(spec["names"]), json.dumps(str(scratch / "functions.pkl"))
         deadline = time.monotonic() + spec["notebook_timeout"]
         try:
@@ -138,7 +142,7 @@ def execute(spec: dict) -> None:
                 seconds = min(spec["cell_timeout"], left)
                 entry = {"index": index, "status": "running"}
                 log["cells"].append(entry)
-                write_json(log_path, log)
+                write_log()
                 start = time.monotonic()
                 reply = run(None, index, seconds)
                 entry["seconds"] = round(time.monotonic() - start, 2)
@@ -161,7 +165,7 @@ def execute(spec: dict) -> None:
             if running:
                 running[-1]["status"] = "crashed"
             log["kernel"] = "died"
-        write_json(log_path, log)
+        write_log()
 
 
 def _frame(exc: BaseException, sources: dict[str, list[str]]) -> tuple | None:
@@ -178,73 +182,171 @@ def _frame(exc: BaseException, sources: dict[str, list[str]]) -> tuple | None:
     return f.name, f.lineno or 1, line.strip()
 
 
-def run_cases(spec: dict) -> None:
-    """The ``run`` step (see the module docstring)."""
-    scratch = Path(spec["scratch"])
-    limit_memory(spec["memory_gib"])
+def _record(ex: Exercise, names: list[str], cases: list[Case]) -> dict:
+    """Call the student's function for ``ex`` on ``cases``: the outcomes as plain data (in the
+    exercise's own child process: from here on, student code runs)."""
     import linecache
 
     import cloudpickle
-    import torch
 
-    from course_utils.grading import Case, get_exercise
+    from course_utils.grading import Case
     from course_utils.grading.check import is_course_function
     from course_utils.grading.compare import snapshot
-    from course_utils.grading.runner import OffLimits, TimeLimitExceeded, call_student, raised_in, safe_str
+    from course_utils.grading.runner import (
+        OffLimits,
+        TimeLimitExceeded,
+        call_student,
+        raised_in,
+        safe_str,
+    )
     from course_utils.tools.grade.replay import encode
 
-    exercises = [(get_exercise(item["id"]), item["names"]) for item in spec["exercises"]]
-    payload = {"functions": {}, "errors": {}, "sources": {}}
-    if (scratch / "functions.pkl").is_file():
-        with open(scratch / "functions.pkl", "rb") as f:
+    payload: dict = {"functions": {}, "errors": {}, "sources": {}}
+    if os.path.isfile("functions.pkl"):  # written by the student's kernel: loading it may run their code
+        with open("functions.pkl", "rb") as f:
             payload = pickle.load(f)
     for filename, lines in payload.get("sources", {}).items():
         linecache.cache[filename] = (sum(map(len, lines)), None, lines, filename)
-    out = scratch / "results"
-    out.mkdir(exist_ok=True)
-    for ex, names in exercises:
-        (out / f"{ex.id}.started").touch()
-        cases = ex.cases(torch.Generator().manual_seed(spec["seed"]))
-        found = [n for n in names if n in payload["functions"]] or [n for n in names if n in payload["errors"]]
-        name = (found or names or ["?"])[0]
-        record: dict = {"name": name, "cases": len(cases)}
-        if name not in payload["functions"]:
-            record["missing"] = payload["errors"].get(name, "")
-        else:
-            try:
-                fn = cloudpickle.loads(payload["functions"][name])
-            except BaseException as exc:  # noqa: BLE001 - whatever the student's pickle does
-                record["load_error"] = f"{type(exc).__name__}: {exc}"
-            else:
-                record["outcomes"] = outcomes = []
-                if is_course_function(fn, ex):
-                    record["reference"] = True
-                    cases = []
-                for case in cases:
-                    call_student(ex, ex.reference, Case(snapshot(case.args), snapshot(case.kwargs)), guard=False)
-                    try:
-                        got = call_student(ex, fn, case)
-                    except TimeLimitExceeded:
-                        outcomes.append({"kind": "timeout"})
-                        break
-                    except OffLimits as exc:
-                        outcomes.append({"kind": "off_limits", "message": safe_str(exc)[:2000]})
-                        break
-                    except BaseException as exc:  # noqa: BLE001 - recorded, judged by the grader
-                        outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": safe_str(exc)[:2000],
-                                         "not_implemented": isinstance(exc, NotImplementedError),
-                                         "frame": _frame(exc, payload.get("sources", {})), "raised_in": raised_in(exc)})
-                        break
-                    outcomes.append({"kind": "returned", "value": encode(got), "args": encode((case.args, case.kwargs))})
-        atomic_torch_save(record, out / f"{ex.id}.pt")
+    found = [n for n in names if n in payload["functions"]] or [n for n in names if n in payload["errors"]]
+    name = (found or names or ["?"])[0]
+    record: dict = {"name": name, "cases": len(cases)}
+    if name not in payload["functions"]:
+        record["missing"] = payload["errors"].get(name, "")
+        return record
+    try:
+        fn = cloudpickle.loads(payload["functions"][name])
+    except BaseException as exc:  # noqa: BLE001 - whatever the student's pickle does
+        record["load_error"] = f"{type(exc).__name__}: {exc}"
+        return record
+    outcomes: list[dict[str, Any]] = []
+    record["outcomes"] = outcomes
+    if is_course_function(fn, ex):
+        record["reference"] = True
+        cases = []
+    for case in cases:
+        warm_up = Case(cast(tuple, snapshot(case.args)), cast(dict, snapshot(case.kwargs)))
+        call_student(ex, ex.reference, warm_up, guard=False)
+        try:
+            got = call_student(ex, fn, case)
+        except TimeLimitExceeded:
+            outcomes.append({"kind": "timeout"})
+            break
+        except OffLimits as exc:
+            outcomes.append({"kind": "off_limits", "message": safe_str(exc)[:2000]})
+            break
+        except BaseException as exc:  # noqa: BLE001 - recorded, judged by the grader
+            outcomes.append({"kind": "raised", "type": type(exc).__name__, "message": safe_str(exc)[:2000],
+                             "not_implemented": isinstance(exc, NotImplementedError),
+                             "frame": _frame(exc, payload.get("sources", {})), "raised_in": raised_in(exc)})
+            break
+        outcomes.append({"kind": "returned", "value": encode(got), "args": encode((case.args, case.kwargs))})
+    return record
+
+
+def send(fd: int, header: dict, data: bytes = b"") -> None:
+    """One message to the grader: a JSON header (its length first, 4 bytes) and ``data``."""
+    head = json.dumps(dict(header, size=len(data))).encode()
+    view = memoryview(struct.pack(">I", len(head)) + head + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _exercise(ex: Exercise, names: list[str], cases: list[Case], budget: float, results: int,
+              isolated: bool) -> tuple[dict, bytes]:
+    """Grade one exercise in a child process of its own; (header, record) for the grader. Only that
+    child holds the write end of its pipe: no other exercise's code can write its outcomes."""
+    import torch
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        code = 1
+        try:
+            os.close(read)
+            os.close(results)
+            os.setpgid(0, 0)
+            buffer = io.BytesIO()
+            torch.save(_record(ex, names, cases), buffer)
+            data = memoryview(buffer.getvalue())
+            while data:
+                data = data[os.write(write, data):]
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    chunks: list[bytes] = []
+    size, status, exited, code = 0, "", False, 0
+    deadline = time.monotonic() + budget
+    while not status:
+        ready = select.select([read], [], [], 0.1)[0]
+        chunk = os.read(read, 1 << 20) if ready else b""
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RECORD_BYTES:
+            status = "too_big"
+        elif ready and not chunk or not ready and exited:  # EOF: the child (and all it left holding the pipe) closed it
+            status = "done"
+        elif time.monotonic() > deadline:
+            status = "hung"
+        if not exited:
+            pid, wait_status = os.waitpid(child, os.WNOHANG)
+            if pid:
+                exited, code = True, os.waitstatus_to_exitcode(wait_status)
+    os.close(read)
+    if not exited:
+        _kill_group(child)
+        code = os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])
+    left = []
+    if isolated:  # whatever the exercise left running (its uid's processes: not init, not this one)
+        from course_utils.tools.grade.isolation import command_line
+
+        left = [c for c in (command_line("/proc", int(p)) for p in os.listdir("/proc")
+                            if p.isdigit() and int(p) not in (1, os.getpid())) if c]
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    else:
+        _kill_group(child)
+    if status == "done":
+        status = "ok" if code == 0 and size else "crashed"
+    header = {"event": "done", "id": ex.id, "status": status, "code": code, "left": left[:20]}
+    return header, b"".join(chunks) if status == "ok" else b""
+
+
+def _kill_group(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run_cases(spec: dict) -> None:
+    """The ``run`` step (see the module docstring)."""
+    from course_utils.tools.grade.isolation import PR_SET_DUMPABLE, prctl
+
+    prctl(PR_SET_DUMPABLE, 0)  # the exercises' processes (same uid) cannot read this one's pipe or memory
+    import torch
+
+    from course_utils.grading import get_exercise
+
+    results = spec["results_fd"]
+    cases = torch.load("cases.pt", weights_only=False)  # drawn by the grader: the seed never comes here
+    for item in spec["exercises"]:
+        send(results, {"event": "started", "id": item["id"]})
+        header, data = _exercise(get_exercise(item["id"]), item["names"], cases[item["id"]], item["budget"],
+                                 results, spec["isolated"])
+        send(results, header, data)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 2 or argv[0] not in ("execute", "run"):
-        print("usage: python -m course_utils.tools.grade.sandbox execute|run SPEC.json", file=sys.stderr)
+    if len(argv) != 1 or argv[0] not in ("execute", "run"):
+        print("usage: python -m course_utils.tools.grade.sandbox execute|run  (in the scratch folder: "
+              "execute.json or run.json)", file=sys.stderr)
         return 2
-    spec = json.loads(Path(argv[1]).read_text())
+    spec = json.loads(Path(f"{argv[0]}.json").read_text())
     (execute if argv[0] == "execute" else run_cases)(spec)
     return 0
 

@@ -1,40 +1,53 @@
-"""Start, watch and stop the sandbox processes that grade one notebook; judge what they recorded.
+"""Start, watch and stop the sandboxes that grade one notebook; judge what they recorded.
 
-:func:`grade_notebook` runs the two steps of :mod:`course_utils.tools.grade.sandbox` in a scratch
-folder (``execute``, then ``run``, restarted after a crash for the exercises left), kills a process
-that overruns its time, and turns the records into verdicts with
-:func:`course_utils.tools.grade.replay.judge`. :func:`stop_all` kills everything running (Ctrl-C).
+:func:`grade_notebook` runs the two steps of :mod:`course_utils.tools.grade.sandbox`, each in a sandbox
+of its own (:mod:`course_utils.tools.grade.isolation`): ``execute``, then ``run``, started again after a
+crash for the exercises left. It draws the exercises' cases itself (the hidden seed stays here), stops a
+sandbox that overruns its time, reads the outcomes from a pipe only the sandbox's grading process
+writes, and turns them into verdicts with :func:`course_utils.tools.grade.replay.judge`. :func:`stop_all`
+kills every sandbox now (Ctrl-C).
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
+import io
 import json
 import os
+import re
+import select
 import signal
-import subprocess
+import struct
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from nbformat import NotebookNode
 
 from course_utils.grading import CheckResult, lab_exercises
 from course_utils.grading.exercise import Exercise
+from course_utils.tools.grade import isolation
+from course_utils.tools.grade.gradebook import ExerciseGrade, RunStatus, Settings
+from course_utils.tools.grade.isolation import SCRATCH, Jail, Limits, Report
 from course_utils.tools.grade.replay import judge
+from course_utils.tools.grade.sandbox import MAX_RECORD_BYTES
 
 STARTUP_S = 120.0  # starting a kernel or a Python process that imports torch, on a busy machine
-MAX_RECORD_BYTES = 512 << 20  # what one exercise's recorded results may weigh
 
-_live: dict[int, Path] = {}  # process group of each running sandbox -> its scratch folder
+_live: set[Jail] = set()
 _lock = threading.Lock()
 _stopping = threading.Event()
 
 
 # ---- which function is which exercise -----------------------------------------------------------
-def _trees(nb) -> list[tuple[int, ast.Module]]:
+def _trees(nb: NotebookNode) -> list[tuple[int, ast.Module]]:
     trees = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -47,12 +60,12 @@ def _trees(nb) -> list[tuple[int, ast.Module]]:
     return trees
 
 
-def function_names(exercises: list[Exercise]) -> dict[str, list[str]]:
+def function_names(exercises: Sequence[Exercise]) -> dict[str, list[str]]:
     """Exercise id -> the name of the function the student writes, as the exercise declares it."""
     return {ex.id: [ex.function] for ex in exercises}
 
 
-def exercise_ids(nb) -> list[str]:
+def exercise_ids(nb: NotebookNode) -> list[str]:
     """The exercise ids a notebook names in ``check("NN.name", ...)`` / ``fallback(...)`` calls, in order."""
     ids: dict[str, None] = {}
     for _, tree in _trees(nb):
@@ -64,7 +77,7 @@ def exercise_ids(nb) -> list[str]:
     return list(ids)
 
 
-def _defined_in(nb) -> dict[str, list[int]]:
+def _defined_in(nb: NotebookNode) -> dict[str, list[int]]:
     """Name -> indices of the cells that define it at top level (def, class, assignment)."""
     where: dict[str, list[int]] = {}
     for index, tree in _trees(nb):
@@ -78,59 +91,77 @@ def _defined_in(nb) -> dict[str, list[int]]:
     return where
 
 
-# ---- processes -----------------------------------------------------------------------------------
-def _spawn(step: str, spec: dict, scratch: Path, env: dict) -> subprocess.Popen | None:
-    spec_path = scratch / f"{step}.json"
-    spec_path.write_text(json.dumps(spec))
+# ---- sandboxes -----------------------------------------------------------------------------------
+def limits(settings: Settings) -> Limits:
+    threads = max(1, (os.cpu_count() or 1) // settings.jobs)
+    cpu = int((settings.timeout + 2 * STARTUP_S) * (threads + 1))
+    return Limits(memory_gib=settings.memory_gib, disk_gib=settings.disk_gib, processes=settings.processes,
+                  cpu_seconds=cpu, cpus=threads)
+
+
+@functools.lru_cache(maxsize=1)
+def _font_cache() -> dict[str, Path]:
+    """Matplotlib's font list, for the sandbox's /tmp/matplotlib (building it takes a kernel 2 s)."""
+    import matplotlib
+
+    folder = Path(matplotlib.get_cachedir())
+    return {f"/tmp/matplotlib/{p.name}": p for p in folder.glob("fontlist-v*.json")}
+
+
+def _start(step: str, folder: Path, uid: int | None, settings: Settings, inputs: dict[str, Path],
+           outputs: dict[str, Path] | None = None, pass_fds: Sequence[int] = ()) -> Jail | None:
+    """``python -m course_utils.tools.grade.sandbox STEP`` in a sandbox (None once :func:`stop_all` ran)."""
     with _lock:
         if _stopping.is_set():
             return None
-        out = open(scratch / f"{step}.out", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "course_utils.tools.grade.sandbox", step, str(spec_path)],
-                                cwd=scratch, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
-        out.close()
-        _live[proc.pid] = scratch
-    return proc
+        if uid is not None:
+            inputs = {**_font_cache(), **inputs}
+        jail = isolation.start([sys.executable, "-m", "course_utils.tools.grade.sandbox", step], folder, uid=uid,
+                               limits=limits(settings), env=_env(settings), inputs=inputs, outputs=outputs,
+                               pass_fds=pass_fds, view=settings.view or isolation.python_paths())
+        _live.add(jail)
+    return jail
 
 
-def _kill(pgid: int, scratch: Path, kernel: bool = True) -> None:
-    for group in (pgid, _kernel_pid(scratch) if kernel else None):
-        if group:
-            try:
-                os.killpg(group, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
-
-
-def _kernel_pid(scratch: Path) -> int | None:
+def _end(jail: Jail, timeout: float | None) -> Report:
+    """Wait for a sandbox (stopped past ``timeout``): what init reported."""
     try:
-        return json.loads((scratch / "log.json").read_text()).get("kernel_pid")
-    except (OSError, ValueError):
-        return None
-
-
-def _finish(proc: subprocess.Popen, scratch: Path, kernel: bool = False) -> None:
-    """Kill what is left of a sandbox step; with ``kernel``, also the kernel's session (the kernel
-    runs in a session of its own: a stuck one, or processes a notebook started and left running)."""
-    _kill(proc.pid, scratch, kernel)
-    proc.wait()
-    with _lock:
-        _live.pop(proc.pid, None)
+        return jail.wait(timeout)
+    finally:
+        with _lock:
+            _live.discard(jail)
 
 
 def stop_all() -> None:
-    """Kill every sandbox and kernel now, and start no more."""
+    """Kill every sandbox now (with everything running in it), and start no more."""
     with _lock:
         _stopping.set()
-        live = list(_live.items())
-    for pgid, scratch in live:
-        _kill(pgid, scratch)
+        live = list(_live)
+    for jail in live:
+        jail.kill()
 
 
 def resume() -> None:
-    """Allow starting processes again after :func:`stop_all` (a new run in the same process)."""
+    """Allow starting sandboxes again after :func:`stop_all` (a new run in the same process)."""
     _stopping.clear()
+
+
+@contextlib.contextmanager
+def _uid(settings: Settings) -> Iterator[int | None]:
+    if not settings.sandbox:
+        yield None
+        return
+    with isolation.uid_slot() as uid:
+        yield uid
+
+
+def _tail(folder: Path) -> str:
+    """The last line the step printed."""
+    try:
+        lines = (folder / "log.txt").read_text(errors="replace").strip().split("\n")
+    except OSError:
+        return ""
+    return lines[-1][:300]
 
 
 def _exit_text(code: int) -> str:
@@ -145,25 +176,85 @@ def _exit_text(code: int) -> str:
 
 
 # ---- one notebook --------------------------------------------------------------------------------
-def _cell_label(nb, index: int) -> str:
+def _cell_label(nb: NotebookNode, index: int) -> str:
     first = next((line.strip() for line in nb.cells[index].source.split("\n") if line.strip()), "")
     return f"cell {index + 1} (`{first[:50]}{'…' if len(first) > 50 else ''}`)"
 
 
-def _notes(nb, log: dict) -> list[str]:
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+_PATH = re.compile(r"""\[Errno \d+\] [^:]*: '([^']*)'""")
+
+
+def refusal(ename: str, evalue: str) -> str | None:
+    """What an error says the code tried and the sandbox refused ("use the network"), or None."""
+    import errno
+
+    found = _ERRNO.search(evalue)
+    code = int(found.group(1)) if found else None
+    named = _PATH.search(evalue)
+    path = named.group(1) if named else ""
+    if ename in ("ConnectionRefusedError", "gaierror") or code in (errno.ENETUNREACH, errno.ECONNREFUSED,
+                                                                     errno.EHOSTUNREACH):
+        return "use the network, which does not exist while grading"
+    if code == errno.EROFS or (ename == "PermissionError" and path):
+        return f"write or open `{path}`: only its own folder and /tmp are writable while grading"
+    if ename == "FileNotFoundError" and path.startswith("/") and not path.startswith(SCRATCH):
+        return (f"reach `{path}`, which is not visible while grading (only the course, its own folder and a "
+                "private /tmp are)")
+    if code in (errno.EFBIG, errno.ENOSPC, errno.EDQUOT):
+        return "write more than the disk limit"
+    if code == errno.EMFILE:
+        return "open more files than allowed"
+    if (code == errno.EAGAIN and ename == "BlockingIOError") or "can't start new thread" in evalue:
+        return "start more processes or threads than allowed"
+    return None
+
+
+def _sandbox_notes(report: Report, what: str) -> list[str]:
+    """What init saw a step of the notebook do against its sandbox."""
+    notes = []
+    if report.left:
+        shown = ", ".join(f"`{c[:80]}`" for c in report.left[:3]) + (", ..." if len(report.left) > 3 else "")
+        notes.append(f"sandbox: {what} left {len(report.left)} process(es) running ({shown}); they were killed "
+                     "when it ended.")
+    if report.process_limit and report.peak_processes >= 0.9 * report.process_limit:
+        notes.append(f"sandbox: {what} reached the limit of {report.process_limit} processes and threads.")
+    for where in report.full:
+        notes.append(f"sandbox: {what} filled {where}: writing more failed.")
+    return notes
+
+
+def _notes(nb: NotebookNode, log: dict) -> list[str]:
     notes = []
     for c in log.get("cells", []):
         label = _cell_label(nb, c["index"])
         if c["status"] == "timeout":
             notes.append(f"{label} timed out after {c.get('limit', '?')} s and was interrupted.")
         elif c["status"] == "error":
-            notes.append(f"{label} raised {c.get('ename')}: {c.get('evalue')}")
+            tried = refusal(str(c.get("ename")), str(c.get("evalue")))
+            notes.append(f"sandbox: {label} tried to {tried} ({c.get('ename')}: {c.get('evalue')})" if tried else
+                         f"{label} raised {c.get('ename')}: {c.get('evalue')}")
         elif c["status"] in ("crashed", "running"):
             notes.append(f"{label}: the kernel died while running it; later cells did not run.")
     return notes
 
 
-def _missing(ex: Exercise, name: str, pickling_error: str, nb, log: dict, defined: dict[str, list[int]]) -> str:
+def _read_log(messages: list[tuple[dict, bytes]], cells: int) -> dict:
+    """The execute step's last log message (only its well-formed cell entries)."""
+    log: dict = {"kernel": "starting", "cells": []}
+    logs = [data for header, data in messages if header.get("event") == "log"]
+    try:
+        data = json.loads(logs[-1])
+        log["kernel"] = str(data["kernel"])
+        log["cells"] = [c for c in data["cells"] if isinstance(c, dict) and type(c.get("index")) is int
+                        and 0 <= c["index"] < cells and isinstance(c.get("status"), str)]
+    except (IndexError, ValueError, KeyError, TypeError):
+        pass
+    return log
+
+
+def _missing(ex: Exercise, name: str, pickling_error: str, nb: NotebookNode, log: dict,
+             defined: dict[str, list[int]]) -> str:
     if pickling_error:
         return f"`{name}` could not be saved from your notebook for grading ({pickling_error})."
     ran = {c["index"]: c for c in log.get("cells", [])}
@@ -184,104 +275,198 @@ def _missing(ex: Exercise, name: str, pickling_error: str, nb, log: dict, define
     return f"your notebook does not define `{name}` (exercise {ex.id} asks for `{ex.signature}`)."
 
 
-def _env(settings) -> dict:
-    env = dict(os.environ, COURSE_PROFILE=settings.profile, MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-    for name in ("COURSE_STRICT", "COURSE_GRADE_SEED", "JUPYTER_PATH"):
-        env.pop(name, None)
-    threads = max(1, (os.cpu_count() or 1) // settings.jobs)
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(name, str(threads))
-    return env
+def _env(settings: Settings) -> dict[str, str]:
+    """Variables of the steps' environment (besides :func:`isolation.environment`'s)."""
+    import course_utils
+
+    threads = str(max(1, (os.cpu_count() or 1) // settings.jobs))
+    package = Path(course_utils.__file__).resolve().parent.parent
+    entries = [str(package), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    path = os.pathsep.join(p for p in dict.fromkeys(entries) if p)
+    return {"COURSE_PROFILE": settings.profile, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads),
+            "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", threads), "PYTHONPATH": path}
 
 
-def _run_exercises(scratch: Path, exercises: list[Exercise], names: dict[str, list[str]], settings, env: dict,
-                   n_cases: dict[str, int]) -> tuple[dict[str, dict], dict[str, CheckResult]]:
-    """Records of the ``run`` step, plus verdicts for exercises whose process crashed or hung."""
+class _Reader(threading.Thread):
+    """Collects a step's messages while it runs (then closes ``fd``)."""
+
+    def __init__(self, fd: int):
+        super().__init__(daemon=True)
+        self.fd, self.messages = fd, []  # type: ignore[var-annotated]
+
+    def run(self) -> None:
+        try:
+            for message in _messages(self.fd, float("inf")):
+                self.messages.append(message)
+        except (OSError, ValueError):
+            pass
+        finally:
+            os.close(self.fd)
+
+
+def _messages(fd: int, deadline: float) -> Iterator[tuple[dict, bytes]]:
+    """The run step's messages (see :func:`course_utils.tools.grade.sandbox.send`) until the pipe closes,
+    or ``deadline`` passes (then raises TimeoutError)."""
+    buffer = bytearray()
+
+    def read(n: int) -> bytes | None:
+        while len(buffer) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            if select.select([fd], [], [], min(left, 1.0))[0]:
+                chunk = os.read(fd, max(1 << 16, n - len(buffer)))
+                if not chunk:
+                    return None
+                buffer.extend(chunk)
+        data = bytes(buffer[:n])
+        del buffer[:n]
+        return data
+
+    while (size := read(4)) is not None:
+        head = read(struct.unpack(">I", size)[0])
+        header = json.loads(head) if head is not None else None
+        if not isinstance(header, dict) or not 0 <= header.get("size", -1) <= MAX_RECORD_BYTES:
+            return
+        data = read(header["size"])
+        if data is None:
+            return
+        yield header, data
+
+
+def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str, list[str]], settings: Settings,
+                   n_cases: dict[str, int], uid: int | None
+                   ) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
+    """Records of the ``run`` step, verdicts for exercises whose process crashed or hung, and notes on
+    what the sandboxes saw."""
     records: dict[str, dict] = {}
     verdicts: dict[str, CheckResult] = {}
+    reports: list[Report] = []
+    notes: list[str] = []
+    budgets = {ex.id: ex.time_limit * (n_cases[ex.id] + 1) + 30 for ex in exercises}
     left = list(exercises)
-    results = scratch / "results"
     while left:
-        spec = {"scratch": str(scratch), "seed": settings.seed, "memory_gib": settings.memory_gib,
-                "exercises": [{"id": ex.id, "names": names[ex.id]} for ex in left]}
-        proc = _spawn("run", spec, scratch, env)
-        if proc is None:
+        read, write = os.pipe()
+        spec = {"exercises": [{"id": ex.id, "names": names[ex.id], "budget": budgets[ex.id]} for ex in left],
+                "results_fd": write, "isolated": uid is not None}
+        (folder / "run.json").write_text(json.dumps(spec))
+        inputs = {"run.json": folder / "run.json", "cases.pt": folder / "cases.pt"}
+        if (folder / "functions.pkl").is_file():
+            inputs["functions.pkl"] = folder / "functions.pkl"
+        step = folder / f"run-{len(reports) + 1}"
+        jail = _start("run", step, uid, settings, inputs, pass_fds=(write,))
+        os.close(write)
+        if jail is None:
+            os.close(read)
             break
-        started, current, hung = time.monotonic(), None, False
-        while proc.poll() is None:
-            time.sleep(0.1)
-            now_running = next((ex for ex in left if (results / f"{ex.id}.started").exists()
-                                and not (results / f"{ex.id}.pt").exists()), None)
-            if now_running is not current:
-                current, started = now_running, time.monotonic()
-            budget = STARTUP_S if current is None else current.time_limit * (n_cases[current.id] + 1) + 30
-            if time.monotonic() - started > budget:
-                hung = True
-                break
-        code = proc.poll()
-        _finish(proc, scratch)
-        for ex in list(left):
-            path = results / f"{ex.id}.pt"
-            if path.exists():
+        started, hung = None, False
+        try:
+            for header, data in _messages(read, time.monotonic() + STARTUP_S + sum(budgets[ex.id] for ex in left)):
+                ex = next((e for e in left if e.id == header.get("id")), None)
+                if ex is None:
+                    break
+                if header.get("event") == "started":
+                    started = ex
+                    continue
                 left.remove(ex)
-                if path.stat().st_size > MAX_RECORD_BYTES:
+                started = None
+                status, code, name = header.get("status"), int(header.get("code") or 0), names[ex.id][0]
+                notes += _sandbox_notes(Report(left=[str(c) for c in header.get("left") or []]), f"`{name}` ({ex.id})")
+                if status == "ok":
+                    try:
+                        records[ex.id] = torch.load(io.BytesIO(data), weights_only=True)
+                    except Exception as exc:  # noqa: BLE001 - the sandbox runs student code: trust nothing
+                        verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be read "
+                                                      f"({type(exc).__name__}); it was not graded.", 0, 0)
+                elif status == "too_big":
                     verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: your function returned more than "
                                                   f"{MAX_RECORD_BYTES >> 20} MiB of data; it was not graded.", 0, 0)
-                    continue
-                try:
-                    records[ex.id] = torch.load(path, weights_only=True)
-                except Exception as exc:  # noqa: BLE001 - the sandbox runs student code: trust nothing
-                    verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be read "
-                                                  f"({type(exc).__name__}); it was not graded.", 0, 0)
+                elif status == "hung":
+                    text = (f"timed out: grading `{name}` took over {budgets[ex.id]:.0f} s in all (it does not stop "
+                            "when interrupted), so it was stopped.")
+                    verdicts[ex.id] = CheckResult(ex.id, "timeout", f"❌ {ex.id}: {text}", 0, n_cases[ex.id])
+                else:
+                    text = (f"`{name}` crashed the Python process that ran it ({_exit_text(code)}), so it could not "
+                            "be graded.")
+                    verdicts[ex.id] = CheckResult(ex.id, "crashed", f"❌ {ex.id}: {text}", 0, n_cases[ex.id])
+        except TimeoutError:
+            hung = True
+            jail.kill()
+        finally:
+            os.close(read)
+        report = _end(jail, 30)
+        reports.append(report)
+        notes += [n for n in _sandbox_notes(report, "grading your functions") if n not in notes]
         if not left:
             break
-        ex = left.pop(0)
-        name = names[ex.id][0] if names[ex.id] else "?"
-        if hung:
-            text = (f"timed out: grading `{name}` took over {budget:.0f} s in all (it does not stop when "
-                    "interrupted), so it was stopped.")
-            verdicts[ex.id] = CheckResult(ex.id, "timeout", f"❌ {ex.id}: {text}", 0, n_cases[ex.id])
-        elif (results / f"{ex.id}.started").exists():
-            text = f"`{name}` crashed the Python process that ran it ({_exit_text(code or 0)}), so it could not be graded."
-            verdicts[ex.id] = CheckResult(ex.id, "crashed", f"❌ {ex.id}: {text}", 0, n_cases[ex.id])
-        else:  # the process died before it started this exercise: give up on the rest
-            tail = (scratch / "run.out").read_text(errors="replace").strip().split("\n")[-1:]
-            for ex in [ex, *left]:
+        if started is not None:  # the grading process itself died (or hung) during this exercise
+            left.remove(started)
+            name = names[started.id][0]
+            if hung:
+                text = f"timed out: grading `{name}` took over {budgets[started.id]:.0f} s in all, so it was stopped."
+                verdicts[started.id] = CheckResult(started.id, "timeout", f"❌ {started.id}: {text}", 0,
+                                                   n_cases[started.id])
+            else:
+                text = (f"`{name}` crashed the Python process that ran it ({_exit_text(report.exit or 0)}), so it "
+                        "could not be graded.")
+                verdicts[started.id] = CheckResult(started.id, "crashed", f"❌ {started.id}: {text}", 0,
+                                                   n_cases[started.id])
+        else:  # it died before it started an exercise: give up on the rest
+            why = report.error or _tail(step)
+            for ex in left:
                 verdicts[ex.id] = CheckResult(ex.id, "crashed", f"❌ {ex.id}: the grading process failed to start "
-                                                                f"({_exit_text(code or 0)}): {tail[0][:300]}", 0, 0)
+                                                                f"({_exit_text(report.exit or 0)}): {why}", 0, 0)
             left = []
-    return records, verdicts
+    return records, verdicts, notes
 
 
-def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
-    """Run and judge one notebook; returns the entry's status, reason, exercises and notes."""
+@dataclass
+class Graded:
+    """What grading one notebook gave (the parts of its :class:`~.gradebook.Entry` that it fills)."""
+
+    status: RunStatus = "graded"
+    reason: str = ""
+    exercises: dict[str, ExerciseGrade] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) -> Graded:
+    """Run and judge one notebook."""
     exercises = lab_exercises(lab)
     names = function_names(exercises)
-    n_cases = {ex.id: len(ex.cases(torch.Generator().manual_seed(settings.seed))) for ex in exercises}
-    env = _env(settings)
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        scratch = Path(tmp)
-        (scratch / "submission.ipynb").write_bytes(data)
-        spec = {"scratch": str(scratch), "memory_gib": settings.memory_gib, "cell_timeout": settings.cell_timeout,
-                "notebook_timeout": settings.timeout, "startup_timeout": STARTUP_S,
-                "env": {"COURSE_PROFILE": settings.profile}, "names": sorted({n for v in names.values() for n in v})}
-        proc = _spawn("execute", spec, scratch, env)
-        code = None
-        if proc is not None:
-            try:
-                code = proc.wait(timeout=settings.timeout + 2 * STARTUP_S)
-            except subprocess.TimeoutExpired:
-                pass
-            _finish(proc, scratch, kernel=True)  # and whatever the notebook left running in its session
-        try:
-            log = json.loads((scratch / "log.json").read_text())
-        except (OSError, ValueError):
-            log = {"kernel": "starting", "cells": []}
-        records, verdicts = _run_exercises(scratch, exercises, names, settings, env, n_cases)
-        tail = (scratch / "execute.out").read_text(errors="replace").strip().split("\n")[-1:] \
-            if (scratch / "execute.out").exists() else [""]
+    cases = {ex.id: ex.cases(torch.Generator().manual_seed(settings.seed)) for ex in exercises}
+    n_cases = {k: len(v) for k, v in cases.items()}
+    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, _uid(settings) as uid:
+        folder = Path(tmp)
+        (folder / "submission.ipynb").write_bytes(data)
+        spec = {"cell_timeout": settings.cell_timeout, "notebook_timeout": settings.timeout,
+                "startup_timeout": STARTUP_S, "env": {"COURSE_PROFILE": settings.profile},
+                "names": sorted({n for v in names.values() for n in v})}
+        read, write = os.pipe()
+        (folder / "execute.json").write_text(json.dumps(dict(spec, results_fd=write)))
+        jail = _start("execute", folder / "execute", uid, settings,
+                      {"submission.ipynb": folder / "submission.ipynb", "execute.json": folder / "execute.json"},
+                      {"functions.pkl": folder / "functions.pkl"}, pass_fds=(write,))
+        os.close(write)
+        reader = _Reader(read)
+        reader.start()
+        report = _end(jail, settings.timeout + 2 * STARTUP_S) if jail else Report(stopped=True)
+        reader.join(10)
+        log = _read_log(reader.messages, len(nb.cells))
+        torch.save(cases, folder / "cases.pt")
+        records, verdicts, run_notes = _run_exercises(folder, exercises, names, settings, n_cases, uid)
+        tail = report.error or _tail(folder / "execute")
+    code = report.exit
     defined = _defined_in(nb)
-    out: dict = {"exercises": {}, "notes": _notes(nb, log), "status": "graded", "reason": ""}
+    out = Graded(notes=_notes(nb, log) + _sandbox_notes(report, "the notebook") + run_notes)
+    for ex_id, record in records.items():
+        for outcome in record.get("outcomes", []) if isinstance(record, dict) else []:
+            tried = refusal(str(outcome.get("type")), str(outcome.get("message"))) \
+                if isinstance(outcome, dict) and outcome.get("kind") == "raised" else None
+            if tried:
+                out.notes.append(f"sandbox: `{record.get('name')}` ({ex_id}) tried to {tried} "
+                                 f"({outcome.get('type')}: {str(outcome.get('message'))[:300]})")
     for ex in exercises:
         result = verdicts.get(ex.id)
         if result is None:
@@ -295,19 +480,19 @@ def grade_notebook(nb, data: bytes, lab: str, settings) -> dict:
             except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
                 result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
                                                      f"({type(exc).__name__}: {exc}).", 0, 0)
-        out["exercises"][ex.id] = {"passed": result.passed, "score": ex.points if result.passed else 0.0,
-                                   "points": ex.points, "status": result.status, "message": result.message}
+        out.exercises[ex.id] = ExerciseGrade(result.passed, ex.points if result.passed else 0.0, ex.points,
+                                             result.status, result.message)
     kernel = log.get("kernel")
     if _stopping.is_set():
-        out.update(status="interrupted", reason="grading was interrupted")
+        out.status, out.reason = "interrupted", "grading was interrupted"
     elif kernel == "died":
-        out.update(status="crashed", reason="the kernel died while running the notebook; the functions defined "
-                                            "before that were graded")
+        out.status, out.reason = "crashed", ("the kernel died while running the notebook; the functions defined "
+                                             "before that were graded")
     elif kernel == "starting":
-        out.update(status="crashed", reason=f"the kernel did not start ({_exit_text(code or 0)}): {tail[0][:300]}")
+        out.status, out.reason = "crashed", f"the kernel did not start ({_exit_text(code or 0)}): {tail}"
     elif kernel in ("notebook_timeout", "running") or code is None:
-        out.update(status="timeout", reason=f"the notebook did not finish within {settings.timeout:g} s; "
-                                            "the functions defined before that were graded")
-    elif any(r["status"] == "crashed" for r in out["exercises"].values()):
-        out.update(status="crashed", reason="a function crashed the process that graded it")
+        out.status, out.reason = "timeout", (f"the notebook did not finish within {settings.timeout:g} s; "
+                                             "the functions defined before that were graded")
+    elif any(r.status == "crashed" for r in out.exercises.values()):
+        out.status, out.reason = "crashed", "a function crashed the process that graded it"
     return out
