@@ -22,8 +22,8 @@ Mean field approximates the posterior by independent ``Q_i``; the paper's Algori
 
 Message passing costs ``O(N^2)`` this way (every pair of pixels); the paper's contribution is to compute it
 as Gaussian filtering in ``O(N)`` (a permutohedral lattice for the bilateral kernel). :func:`mean_field` does
-it naively, in blocks of rows of the ``N x N`` kernel so that memory stays ``O(block N)``; use it on small
-images (lab 09: 64 x 64, N = 4096).
+it naively with the ``N x N`` kernel held in memory (:func:`pairwise_kernel`, computed once per image); use it
+on small images (lab 09: 64 x 64, N = 4096, a 64 MiB kernel).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import torch
 
 from course_utils import validation
 
-BLOCK = 1024   # kernel rows computed at once: BLOCK x N floats
+MAX_PIXELS = 128 * 128   # the N x N kernel is held in memory: 4 N^2 bytes in float32 (1 GiB at 128 x 128)
 
 
 def check_crf(unary: torch.Tensor, image: torch.Tensor, iterations: object, **params: object) -> None:
@@ -52,34 +52,32 @@ def check_crf(unary: torch.Tensor, image: torch.Tensor, iterations: object, **pa
         validation.number(name, value, minimum=0.0, strict_minimum=name.startswith("theta"))
 
 
-def _features(image: torch.Tensor, theta_alpha: float, theta_beta: float, theta_gamma: float,
-              dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """Scaled features ``N x (2 + K)`` for the bilateral kernel and ``N x 2`` for the spatial one."""
+def _gauss_1d(n: int, theta: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """``n x n``: ``exp(-(a - b)^2 / (2 theta^2))`` for coordinates ``a, b`` in ``0 .. n-1``."""
+    a = torch.arange(n, dtype=dtype, device=device)
+    return torch.exp(-(a[:, None] - a[None, :]).square() / (2 * theta ** 2))
+
+
+def pairwise_kernel(image: torch.Tensor, w_bilateral: float, theta_alpha: float, theta_beta: float,
+                    w_spatial: float, theta_gamma: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """The ``N x N`` matrix ``k(f_i, f_j)`` of the module docstring for the pixels of ``image`` (``K x H x W``), in
+    row-major order, with a zero diagonal (a pixel sends no message to itself).
+
+    A Gaussian of the position is a product of a Gaussian of the row and one of the column, so the position
+    factors are Kronecker products of ``H x H`` and ``W x W`` matrices; colour distances are summed from
+    differences (no ``|a|^2 + |b|^2 - 2ab`` cancellation)."""
     k, h, w = image.shape
-    rows, cols = torch.meshgrid(torch.arange(h, dtype=dtype, device=image.device),
-                                torch.arange(w, dtype=dtype, device=image.device), indexing="ij")
-    pos = torch.stack([rows, cols], -1).reshape(-1, 2)
-    colour = image.to(dtype).reshape(k, -1).T
-    return torch.cat([pos / theta_alpha, colour / theta_beta], 1), pos / theta_gamma
-
-
-def _gaussian_rows(f: torch.Tensor, start: int, stop: int) -> torch.Tensor:
-    """``exp(-|f_i - f_j|^2 / 2)`` for rows ``i`` in ``[start, stop)``, all ``j``."""
-    return torch.exp(-0.5 * torch.cdist(f[start:stop], f, compute_mode="donot_use_mm_for_euclid_dist").square())
-
-
-def messages(q: torch.Tensor, image: torch.Tensor, w_bilateral: float, theta_alpha: float, theta_beta: float,
-             w_spatial: float, theta_gamma: float, block: int = BLOCK) -> torch.Tensor:
-    """``m_i(l) = sum_{j != i} k(f_i, f_j) Q_j(l)`` for ``q`` ``N x C`` (pixels in row-major order): ``N x C``."""
-    bi, sp = _features(image, theta_alpha, theta_beta, theta_gamma, q.dtype)
-    out = torch.empty_like(q)
-    for start in range(0, q.shape[0], block):
-        stop = min(start + block, q.shape[0])
-        kernel = w_bilateral * _gaussian_rows(bi, start, stop) + w_spatial * _gaussian_rows(sp, start, stop)
-        idx = torch.arange(start, stop, device=q.device)
-        kernel[idx - start, idx] = 0                        # j != i: a pixel sends no message to itself
-        out[start:stop] = kernel @ q
-    return out
+    device = image.device
+    colours = image.to(dtype).reshape(k, h * w)
+    colour = torch.zeros(h * w, h * w, dtype=dtype, device=device)
+    for channel in colours:
+        colour += (channel[:, None] - channel[None, :]).square()                # |I_i - I_j|^2
+    kernel = torch.exp(colour.mul_(-1 / (2 * theta_beta ** 2)))
+    kernel *= torch.kron(_gauss_1d(h, theta_alpha, dtype, device), _gauss_1d(w, theta_alpha, dtype, device))
+    kernel *= w_bilateral
+    kernel += w_spatial * torch.kron(_gauss_1d(h, theta_gamma, dtype, device), _gauss_1d(w, theta_gamma, dtype, device))
+    kernel.fill_diagonal_(0)
+    return kernel
 
 
 def mean_field(unary: torch.Tensor, image: torch.Tensor, iterations: int = 5, w_bilateral: float = 4.0,
@@ -100,10 +98,16 @@ def mean_field(unary: torch.Tensor, image: torch.Tensor, iterations: int = 5, w_
     check_crf(unary, image, iterations, w_bilateral=w_bilateral, theta_alpha=theta_alpha, theta_beta=theta_beta,
               w_spatial=w_spatial, theta_gamma=theta_gamma)
     c, h, w = unary.shape
+    if h * w > MAX_PIXELS:
+        raise ValueError(f"mean_field is the naive O(N^2) algorithm: {h} x {w} = {h * w} pixels would need a "
+                         f"{h * w} x {h * w} kernel; use at most {MAX_PIXELS} pixels (downsample first)")
     u = unary.reshape(c, -1).T                                                     # N x C
     q = torch.softmax(-u, 1)
+    if iterations == 0:
+        return q.T.reshape(c, h, w)
+    kernel = pairwise_kernel(image, w_bilateral, theta_alpha, theta_beta, w_spatial, theta_gamma, unary.dtype)
     for _ in range(iterations):
-        m = messages(q, image, w_bilateral, theta_alpha, theta_beta, w_spatial, theta_gamma)
+        m = kernel @ q                                                             # message passing: N x C
         pairwise = m.sum(1, keepdim=True) - m                                      # Potts: sum over l' != l
         q = torch.softmax(-u - pairwise, 1)
     return q.T.reshape(c, h, w)
