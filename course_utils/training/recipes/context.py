@@ -48,6 +48,7 @@ class ContextRecipe:
     rates: tuple[int, ...]       # the ASPP's dilations (on the stride-8 map: size / 8 pixels a side)
     bins: tuple[int, ...]        # PSPNet's pyramid levels
     tolerance: float             # boundary F-score: matching distance in pixels
+    crf_images: int              # validation scenes the (naive, O(N^2)) CRF runs on in the notebook
     crf_iterations: int
     w_bilateral: float
     theta_alpha: float           # pixels
@@ -62,14 +63,14 @@ class ContextRecipe:
 # gpu: unmeasured (no GPU lent to this lab yet): written for DeepLab-style mIoU >= 0.92 on 128-pixel scenes.
 CONTEXT: dict[str, ContextRecipe] = {
     "ci": ContextRecipe(size=64, width=8, batch=8, n_val=16, pool=64, deeplab_steps=8, psp_steps=8, lr=3e-3,
-                        rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_iterations=3, w_bilateral=4.0,
+                        rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_images=4, crf_iterations=3, w_bilateral=4.0,
                         theta_alpha=4.0, theta_beta=0.1, w_spatial=2.0, theta_gamma=1.0, target=None),
     "cpu": ContextRecipe(size=64, width=16, batch=16, n_val=64, pool=4096, deeplab_steps=1000, psp_steps=1000,
-                         lr=3e-3, rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_iterations=5,
+                         lr=3e-3, rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_images=16, crf_iterations=5,
                          w_bilateral=4.0, theta_alpha=4.0, theta_beta=0.1, w_spatial=2.0, theta_gamma=1.0,
                          target=None),
     "gpu": ContextRecipe(size=128, width=32, batch=32, n_val=512, pool=None, deeplab_steps=6000, psp_steps=6000,
-                         lr=3e-3, rates=(3, 6, 9), bins=(1, 2, 3, 6), tolerance=2.0, crf_iterations=5,
+                         lr=3e-3, rates=(3, 6, 9), bins=(1, 2, 3, 6), tolerance=2.0, crf_images=64, crf_iterations=5,
                          w_bilateral=4.0, theta_alpha=8.0, theta_beta=0.1, w_spatial=2.0, theta_gamma=1.0,
                          target=0.92),
 }
