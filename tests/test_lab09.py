@@ -20,10 +20,19 @@ from probes.lab09 import PROBES
 from course_utils.evaluation import boundary_f1, boundary_f1_per_image, class_boundaries
 from course_utils.exercises import lab_exercises
 from course_utils.grading import evaluate
-from course_utils.models.segmentation.context import DeepLab, DilatedBackbone, PSPNet, PyramidPooling
+from course_utils.models.segmentation.context import (
+    DeepLab,
+    DilatedBackbone,
+    PSPNet,
+    PyramidPooling,
+)
 from course_utils.models.segmentation.fcn import Backbone
 from course_utils.ops import context, crf, deform_conv
-from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
+from course_utils.ops.receptive_field import (
+    empirical_receptive_field,
+    layers_of,
+    receptive_field,
+)
 from course_utils.training.recipes import context as recipes
 from course_utils.training.recipes import segmentation as lab02
 
@@ -102,7 +111,7 @@ def test_every_deform_case_samples_strictly_between_pixels():
     may pick another one-sided derivative): no case puts a sample there."""
     for seed in SEEDS:
         for case in cases("09.deform_conv", seed):
-            x, offset, weight = case.args[:3]
+            offset, weight = case.args[1:3]
             where = deform_conv.sampling_positions(offset.double(), tuple(weight.shape[-2:]), **case.kwargs)
             frac = where - where.floor()
             assert ((frac > 0.05) & (frac < 0.95)).all(), case.note
@@ -148,7 +157,7 @@ def test_mean_field_is_algorithm_1(seed):
     c, h, w = 3, 4, 5
     unary = -torch.log_softmax(torch.randn(c, h, w, generator=g, dtype=torch.float64), 0)
     image = torch.rand(3, h, w, generator=g, dtype=torch.float64)
-    params = dict(w_bilateral=2.5, theta_alpha=1.7, theta_beta=0.3, w_spatial=1.2, theta_gamma=0.9)
+    params = {"w_bilateral": 2.5, "theta_alpha": 1.7, "theta_beta": 0.3, "w_spatial": 1.2, "theta_gamma": 0.9}
     got = crf.mean_field(unary, image, 4, **params)
     assert torch.allclose(got, _naive_float64(unary, image, 4, **params), atol=1e-12)
     assert torch.allclose(got.sum(0), torch.ones(h, w, dtype=torch.float64))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from course_utils.exercises.cases import rand_bool, rand_int
 from course_utils.grading.exercise import ACCUMULATED, Case, Exercise
@@ -101,17 +102,18 @@ DILATED_CONV = Exercise(
 def _level(g: torch.Generator, c_in: int, c_out: int, dtype: torch.dtype = torch.float32,
            norm: bool = True) -> nn.Module:
     """A pyramid level's layer: 1x1 conv (random weights), batch norm with random statistics (eval mode), ReLU."""
-    conv = nn.Conv2d(c_in, c_out, 1, bias=not norm)
+    conv = skip_init(nn.Conv2d, c_in, c_out, 1, bias=not norm)          # every weight is set below: no default init
     with torch.no_grad():
         conv.weight.copy_(_randn(g, c_out, c_in, 1, 1) / c_in ** 0.5)
         if conv.bias is not None:
             conv.bias.copy_(_randn(g, c_out) * 0.3)
     layers: list[nn.Module] = [conv]
     if norm:
-        bn = nn.BatchNorm2d(c_out)
+        bn = skip_init(nn.BatchNorm2d, c_out)
         with torch.no_grad():
-            bn.running_mean.copy_(_randn(g, c_out) * 0.3)
-            bn.running_var.copy_(0.5 + torch.rand(c_out, generator=g, dtype=torch.float64).float())
+            bn.running_mean = _randn(g, c_out) * 0.3
+            bn.running_var = 0.5 + torch.rand(c_out, generator=g, dtype=torch.float64).float()
+            bn.num_batches_tracked = torch.tensor(0)
             bn.weight.copy_(1 + _randn(g, c_out) * 0.2)
             bn.bias.copy_(_randn(g, c_out) * 0.2)
         layers.append(bn)
@@ -120,7 +122,7 @@ def _level(g: torch.Generator, c_in: int, c_out: int, dtype: torch.dtype = torch
 
 
 def _identity_level(channels: int) -> nn.Module:
-    conv = nn.Conv2d(channels, channels, 1, bias=False)
+    conv = skip_init(nn.Conv2d, channels, channels, 1, bias=False)
     with torch.no_grad():
         conv.weight.copy_(torch.eye(channels)[:, :, None, None])
     return conv.eval()
@@ -272,9 +274,9 @@ def _mean_field_cases(g: torch.Generator) -> list[Case]:
                   "update flips it"),
         Case((lecture.clone(), image.clone()), {"iterations": 0, **base},
              note="iterations=0: the initialisation Q = softmax(-unary)"),
-        Case((lecture.clone(), image.clone()), {"iterations": 3, **{**base, "w_bilateral": 0.0}},
+        Case((lecture.clone(), image.clone()), {"iterations": 3, **base, "w_bilateral": 0.0},
              note="the smoothness kernel alone (w_bilateral = 0), 3 iterations: positions only"),
-        Case((lecture.clone(), image.clone()), {"iterations": 2, **{**base, "w_spatial": 0.0, "theta_alpha": 3.0}},
+        Case((lecture.clone(), image.clone()), {"iterations": 2, **base, "w_spatial": 0.0, "theta_alpha": 3.0},
              note="the appearance kernel alone (w_spatial = 0): the colour edge at column 3 stops the smoothing"),
         _crf_case(g, 3, 1, 1, 3, 4, base, "one pixel: no other pixel sends a message (j != i), Q = softmax(-unary)"),
         _crf_case(g, 3, 5, 4, 3, 5, {**base, "theta_gamma": 2.5, "theta_beta": 0.2},

@@ -98,7 +98,8 @@ def dilated_conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
     return out.reshape(x.shape[0], o, out_h, out_w)
 
 
-def pyramid_pool(x: torch.Tensor, convs: Sequence[nn.Module], bins: Sequence[int] = (1, 2, 3, 6)) -> torch.Tensor:
+def pyramid_pool(x: torch.Tensor, convs: Sequence[nn.Module] | nn.ModuleList,
+                 bins: Sequence[int] = (1, 2, 3, 6)) -> torch.Tensor:
     """PSPNet's pyramid pooling with given layers.
 
     For each level ``b`` (with its layer ``convs[k]``): average-pool ``x`` to ``b x b`` bins

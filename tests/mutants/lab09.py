@@ -25,7 +25,7 @@ def _same(k, d, extra_first=False):
 
 def _dconv(x, weight, bias, dilation, padding, *, spacing=lambda d: d, same=_same, flip=False, swap_dilation=False,
            swap_padding=False, use_bias=True, dtype=None):
-    o, c, kh, kw = weight.shape
+    o, _, kh, kw = weight.shape
     dr, dc = _pair(dilation)
     if swap_dilation:
         dr, dc = dc, dr

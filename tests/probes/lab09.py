@@ -9,7 +9,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-
 from mutants import Collection
 
 PROBES = Collection()
@@ -35,7 +34,7 @@ def _padding(weight, dilation, padding):
 def dconv_slices_float64(x, weight, bias=None, dilation=1, padding=0):
     dr, dc = _pair(dilation)
     xp = F.pad(x, _padding(weight, dilation, padding)).double()
-    o, c, kh, kw = weight.shape
+    o, _, kh, kw = weight.shape
     ho, wo = xp.shape[2] - dr * (kh - 1), xp.shape[3] - dc * (kw - 1)
     out = torch.zeros(x.shape[0], o, ho, wo, dtype=torch.float64)
     for i in range(kh):
@@ -64,7 +63,7 @@ def dconv_zero_stuffed_kernel(x, weight, bias=None, dilation=1, padding=0):
 @PROBES.add("09.dilated_conv", "Tensor.unfold (a strided view) per axis, then einsum")
 def dconv_tensor_unfold(x, weight, bias=None, dilation=1, padding=0):
     dr, dc = _pair(dilation)
-    o, c, kh, kw = weight.shape
+    kh, kw = weight.shape[-2:]
     xp = F.pad(x, _padding(weight, dilation, padding))
     windows = xp.unfold(2, dr * (kh - 1) + 1, 1).unfold(3, dc * (kw - 1) + 1, 1)   # B x C x H' x W' x span x span
     taps = windows[..., ::dr, ::dc]                                                  # B x C x H' x W' x kh x kw
@@ -91,7 +90,7 @@ def _interp_matrix(n_out, n_in):
     scale = n_in / n_out
     for o in range(n_out):
         src = max((o + 0.5) * scale - 0.5, 0.0)
-        i0 = min(int(math.floor(src)), n_in - 1)
+        i0 = min(math.floor(src), n_in - 1)
         i1 = min(i0 + 1, n_in - 1)
         lam = src - i0
         m[o, i0] += 1 - lam
@@ -120,7 +119,7 @@ def ppm_matrices_float64(x, convs, bins=(1, 2, 3, 6)):
 # ---- 09.deform_conv -------------------------------------------------------------------------------
 def _grid(offset, weight, stride, padding, dilation):
     (sy, sx), (py, px), (dy, dx) = _pair(stride), _pair(padding), _pair(dilation)
-    o, c, kh, kw = weight.shape
+    kh, kw = weight.shape[-2:]
     b, _, ho, wo = offset.shape
     off = offset.reshape(b, kh, kw, 2, ho, wo)
     i = torch.arange(kh, dtype=offset.dtype)[:, None, None, None]
@@ -148,9 +147,9 @@ def deform_tents_float64(x, offset, weight, bias=None, stride=1, padding=0, dila
 @PROBES.add("09.deform_conv", "a loop over the taps: the image padded with a border of zeros, four corners by indexing")
 def deform_padded_loop(x, offset, weight, bias=None, stride=1, padding=0, dilation=1):
     rows, cols = _grid(offset, weight, stride, padding, dilation)
-    o, c, kh, kw = weight.shape
+    kh, kw = weight.shape[-2:]
     b, _, h, w = x.shape
-    m = int(max(rows.detach().abs().max(), cols.detach().abs().max(), h, w)) + 2     # zeros far enough out
+    m = int(max(float(rows.detach().abs().max()), float(cols.detach().abs().max()), h, w)) + 2     # zeros far enough out
     xp = F.pad(x, (m, m, m, m))
     out = 0
     batch = torch.arange(b)[:, None, None]

@@ -28,7 +28,12 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from course_utils import validation
-from course_utils.models.segmentation.fcn import Backbone, _check_input, _pad_to, conv_bn_relu
+from course_utils.models.segmentation.fcn import (
+    Backbone,
+    _check_input,
+    _pad_to,
+    conv_bn_relu,
+)
 from course_utils.ops.context import pyramid_pool
 
 OUTPUT_STRIDE = 8
@@ -52,8 +57,9 @@ class DilatedBackbone(nn.Module):
                 layers = layers[:-1]                                 # no pool4, no pool5: stride stays 8
             if i == 4:
                 for block in layers:                                 # conv5: dilation 2 (pool4 removed)
-                    conv = block[0]
-                    conv.dilation, conv.padding = (2, 2), (2, 2)
+                    for conv in block.modules():
+                        if isinstance(conv, nn.Conv2d):
+                            conv.dilation, conv.padding = (2, 2), (2, 2)
             stages.append(nn.Sequential(*layers))
         self.stages = nn.ModuleList(stages)
 
@@ -106,7 +112,7 @@ class DeepLab(_Segmenter):
         return self.classifier(self.aspp(features))
 
 
-PoolFn = Callable[[torch.Tensor, nn.ModuleList, Sequence[int]], torch.Tensor]
+PoolFn = Callable[[torch.Tensor, Sequence[nn.Module] | nn.ModuleList, Sequence[int]], torch.Tensor]
 
 
 class PyramidPooling(nn.Module):

@@ -22,7 +22,12 @@ from course_utils.config import Profile, get_device
 from course_utils.data.batches import SceneBatches
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 from course_utils.models.segmentation.fcn import FCN as FCNModel
-from course_utils.training.checkpoints import load_trained, profile_name, save_trained, trained_path
+from course_utils.training.checkpoints import (
+    load_trained,
+    profile_name,
+    save_trained,
+    trained_path,
+)
 from course_utils.training.config import TrainConfig
 from course_utils.training.loop import train
 
@@ -106,7 +111,7 @@ def train_fcn8s(recipe: FCNRecipe, profile: Profile, seed: int = 0, progress: bo
 
 
 def trained_fcn8s(profile: Profile | str, folder: str | Path = "trained", train_if_missing: bool = True,
-                  save: bool = True, progress: bool = True) -> FCNModel:
+                  save: bool = True, progress: bool = True) -> torch.nn.Module:
     """Lab 02's FCN-8s trained with the profile's recipe (``FCN[profile]``), in eval mode on the profile's device:
     loaded from ``folder/02_fcn8s_<profile>.pt`` when lab 02 saved it there, otherwise trained here (a printed
     line says so and how long it takes) and saved there when ``save``.
