@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,12 +21,7 @@ from course_utils.config import Profile, get_device
 from course_utils.data.batches import SceneBatches
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 from course_utils.models.segmentation.fcn import FCN as FCNModel
-from course_utils.training.checkpoints import (
-    load_trained,
-    profile_name,
-    save_trained,
-    trained_path,
-)
+from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
 from course_utils.training.config import TrainConfig
 from course_utils.training.loop import train
 
@@ -121,19 +115,7 @@ def trained_fcn8s(profile: Profile | str, folder: str | Path = "trained", train_
     """
     profile = profile if isinstance(profile, Profile) else Profile(profile_name(profile), get_device())
     recipe = FCN[profile.name]
-    path = fcn8s_path(profile, folder)
-    if path.exists():
-        model = load_trained(path, recipe, build_fcn8s)
-        print(f"Lab 02's FCN-8s ({profile.name} recipe) loaded from {path}")
-    else:
-        if not train_if_missing:
-            raise FileNotFoundError(f"{path} not found: run lab 02 (it saves its FCN-8s there) or pass "
-                                    "train_if_missing=True")
-        print(f"{path} not found (lab 02 saves it there): training lab 02's FCN-8s here with the {profile.name} "
-              f"recipe, {recipe.steps} steps ({_FCN8S_TIME[profile.name]})", flush=True)
-        tick = time.perf_counter()
-        model, _ = train_fcn8s(recipe, profile, progress=progress)
-        print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
-        if save:
-            save_trained(model, recipe, path)
+    model = load_or_train(fcn8s_path(profile, folder), recipe, build_fcn8s,
+                          lambda: train_fcn8s(recipe, profile, progress=progress)[0], "02", "FCN-8s", "FCN-8s",
+                          recipe.steps, _FCN8S_TIME[profile.name], profile.name, train_if_missing, save)
     return model.to(profile.device).eval()
