@@ -11,11 +11,20 @@ true class ``t`` predicted as ``p``. Then
   (every pixel ignored) the mean IoU is NaN.
 
 Pixels whose target equals ``ignore_index`` are left out of everything.
+
+The **boundary F-score** (:func:`boundary_f1`) scores the outlines instead of the regions (Csurka, Larlus &
+Perronnin, "What is a good evaluation measure for semantic segmentation?", BMVC 2013: the BF score). For an image
+and a class ``c``, the boundary of a label map is the set of pixels of class ``c`` with a 4-neighbour (inside the
+image) of another class; a predicted boundary pixel is right when a true boundary pixel of ``c`` lies within
+``tolerance`` pixels (Euclidean distance), and conversely. Precision and recall over those pixels give
+``F = 2 P R / (P + R)`` (1 when neither map has a boundary of ``c``, 0 when only one has). An image's score is the
+mean over the classes present in its prediction or its target, and the data set's the mean over images.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from course_utils import validation
@@ -110,6 +119,68 @@ def match_clusters(clusters: torch.Tensor, target: torch.Tensor, k: int, num_cla
     counts = torch.bincount(clusters.reshape(-1).long() * num_classes + target.reshape(-1).long(),
                             minlength=k * num_classes).reshape(k, num_classes)
     return counts.argmax(1)
+
+
+# ---- boundaries ---------------------------------------------------------------------------------
+def _label_maps(name: str, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    validation.tensor(name, labels, ndim=(2, 3), dtypes="int")
+    labels = labels[None] if labels.ndim == 2 else labels
+    if labels.numel() and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ValueError(f"{name} must hold labels in [0, {num_classes}), got values in "
+                         f"[{labels.min().item()}, {labels.max().item()}]")
+    return labels.long()
+
+
+def class_boundaries(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``B x H x W`` (or ``H x W``) labels -> ``B x C x H x W`` bool: the pixels of class ``c`` that have a
+    4-neighbour of another class (the image's border is not a boundary)."""
+    validation.positive_int("num_classes", num_classes)
+    labels = _label_maps("labels", labels, num_classes)
+    masks = F.one_hot(labels, num_classes).permute(0, 3, 1, 2).float()              # B x C x H x W
+    p = F.pad(masks, (1, 1, 1, 1), mode="replicate")
+    interior = p[..., 1:-1, 1:-1] * p[..., :-2, 1:-1] * p[..., 2:, 1:-1] * p[..., 1:-1, :-2] * p[..., 1:-1, 2:]
+    return (masks > 0) & (interior == 0)
+
+
+def _within(boundary: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """``B x C x H x W`` bool: pixels within ``tolerance`` (Euclidean) of a ``True`` pixel of ``boundary``."""
+    r = int(tolerance)
+    if r == 0:
+        return boundary
+    d = torch.arange(-r, r + 1, dtype=torch.float32)
+    disk = ((d[:, None] ** 2 + d[None, :] ** 2) <= tolerance ** 2).float()
+    c = boundary.shape[1]
+    hits = F.conv2d(boundary.float(), disk.expand(c, 1, -1, -1).contiguous(), padding=r, groups=c)
+    return hits > 0
+
+
+def boundary_f1_per_image(pred: torch.Tensor, target: torch.Tensor, num_classes: int,
+                          tolerance: float = 2.0) -> torch.Tensor:
+    """The boundary F-score of each image (see the module docstring): ``B`` float64 in [0, 1].
+
+    Args:
+        pred, target: ``B x H x W`` (or ``H x W``) integer labels in ``[0, num_classes)``.
+        tolerance: the distance in pixels within which a boundary pixel counts as matched (>= 0).
+    """
+    validation.number("tolerance", tolerance, minimum=0.0)
+    pred, target = _label_maps("pred", pred, num_classes), _label_maps("target", target, num_classes)
+    if pred.shape != target.shape:
+        raise ValueError(f"pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}")
+    bp, bt = class_boundaries(pred, num_classes), class_boundaries(target, num_classes)
+    n_p, n_t = bp.sum((2, 3)).double(), bt.sum((2, 3)).double()                     # B x C
+    precision = (bp & _within(bt, tolerance)).sum((2, 3)) / n_p.clamp(min=1)
+    recall = (bt & _within(bp, tolerance)).sum((2, 3)) / n_t.clamp(min=1)
+    f = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-300),
+                    torch.zeros_like(precision))
+    f = torch.where((n_p == 0) & (n_t == 0), torch.ones_like(f), torch.where((n_p == 0) | (n_t == 0), 0.0, f))
+    present = (F.one_hot(pred, num_classes).sum((1, 2)) + F.one_hot(target, num_classes).sum((1, 2))) > 0
+    return (f * present).sum(1) / present.sum(1)
+
+
+def boundary_f1(pred: torch.Tensor, target: torch.Tensor, num_classes: int, tolerance: float = 2.0) -> float:
+    """The mean over images of :func:`boundary_f1_per_image` (NaN for no image)."""
+    per_image = boundary_f1_per_image(pred, target, num_classes, tolerance)
+    return float(per_image.mean()) if per_image.numel() else float("nan")
 
 
 # ---- a model over a set of images -------------------------------------------------------------

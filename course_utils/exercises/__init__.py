@@ -21,6 +21,7 @@ LABS: dict[str, str] = {
     "06": "YOLO: detection without proposals",
     "07": "Mask R-CNN: instance segmentation and keypoints",
     "08": "panoptic segmentation",
+    "09": "context for dense prediction",
 }
 
 

@@ -15,7 +15,6 @@ the ones measured on a GPU, or marked unmeasured.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 from course_utils.models.detection.faster_rcnn import small_faster_rcnn
 from course_utils.models.detection.yolo import TinyYOLO, YoloBatches
 from course_utils.ops.yolo import yolo_loss_terms
-from course_utils.training.checkpoints import load_trained, profile_name, save_trained, trained_path
+from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
 from course_utils.training.config import TrainConfig
 from course_utils.training.history import History
 from course_utils.training.loop import train
@@ -209,21 +208,10 @@ def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", 
     profile = _profile(profile)
     recipe = FASTER_RCNN[profile.name]
     num_classes = len(scene_config(recipe).detection_classes)
-    path = faster_rcnn_path(profile, folder)
-    if path.exists():
-        model = load_trained(path, recipe, lambda r: build_faster_rcnn(r, num_classes))
-        print(f"Lab 05's Faster R-CNN ({profile.name} recipe) loaded from {path}")
-    else:
-        if not train_if_missing:
-            raise FileNotFoundError(f"{path} not found: run lab 05 (it saves its detector there) or pass "
-                                    "train_if_missing=True")
-        print(f"{path} not found (lab 05 saves it there): training lab 05's Faster R-CNN here with the "
-              f"{profile.name} recipe, {recipe.steps} steps ({_FASTER_RCNN_TIME[profile.name]})", flush=True)
-        tick = time.perf_counter()
-        model, _ = train_faster_rcnn(recipe, profile, progress=progress)
-        print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
-        if save:
-            save_trained(model, recipe, path)
+    model = load_or_train(faster_rcnn_path(profile, folder), recipe, lambda r: build_faster_rcnn(r, num_classes),
+                          lambda: train_faster_rcnn(recipe, profile, progress=progress)[0], "05", "Faster R-CNN",
+                          "detector", recipe.steps, _FASTER_RCNN_TIME[profile.name], profile.name, train_if_missing,
+                          save)
     return model.to(profile.device).eval()
 
 

@@ -5,16 +5,25 @@
     scenes, val = scene_config(R), validation_scenes(R, P.device)
     model = course_utils.models.FCN(scenes.num_classes, "8s", R.width)
     history = train(model, scene_batches(R, P), fcn_config(R), loss_fn=..., evaluate=..., profile=P)
+    save_trained(model, R, fcn8s_path(P))             # trained/02_fcn8s_cpu.pt, for lab 09
+    fcn8s = trained_fcn8s(P)                          # lab 09: lab 02's FCN-8s, loaded or trained here
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from course_utils.config import Profile
+import torch
+import torch.nn.functional as F
+
+from course_utils.config import Profile, get_device
 from course_utils.data.batches import SceneBatches
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
+from course_utils.models.segmentation.fcn import FCN as FCNModel
+from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
 from course_utils.training.config import TrainConfig
+from course_utils.training.loop import train
 
 VALIDATION_SEED = 1   # lab 02's validation scenes: render_scenes(scenes, range(n_val), seed=1), unseen in training
 
@@ -69,3 +78,44 @@ def fcn_config(recipe: FCNRecipe, steps: int | None = None, seed: int = 0, progr
     n = recipe.steps if steps is None else steps
     return TrainConfig(steps=n, lr=recipe.lr, warmup=min(100, n // 10), seed=seed, progress=progress,
                        eval_every=recipe.eval_every if eval_every is None else eval_every)
+
+
+# measured: bench/RESULTS.md (fcn.py) and solutions/02_fcn.ipynb
+_FCN8S_TIME = {"ci": "a few seconds", "cpu": "about 100 s on 2 quiet CPU cores", "gpu": "unmeasured"}
+
+
+def fcn8s_path(profile: Profile | str, folder: str | Path = "trained") -> Path:
+    """Where lab 02 saves its FCN-8s: ``folder/02_fcn8s_<profile>.pt``."""
+    return trained_path("02", "fcn8s", profile, folder)
+
+
+def build_fcn8s(recipe: FCNRecipe) -> FCNModel:
+    """Lab 02's FCN-8s with a recipe's width, for the scenes' classes."""
+    return FCNModel(scene_config(recipe).num_classes, "8s", recipe.width)
+
+
+def train_fcn8s(recipe: FCNRecipe, profile: Profile, seed: int = 0, progress: bool = True):
+    """Lab 02's FCN-8s trained with a recipe (``recipe.steps`` steps, cross-entropy): ``(model, history)``."""
+    torch.manual_seed(seed)
+    model = build_fcn8s(recipe)
+    history = train(model, scene_batches(recipe, profile, seed), fcn_config(recipe, seed=seed, progress=progress,
+                                                                             eval_every=0),
+                    loss_fn=F.cross_entropy, profile=profile)
+    return model, history
+
+
+def trained_fcn8s(profile: Profile | str, folder: str | Path = "trained", train_if_missing: bool = True,
+                  save: bool = True, progress: bool = True) -> torch.nn.Module:
+    """Lab 02's FCN-8s trained with the profile's recipe (``FCN[profile]``), in eval mode on the profile's device:
+    loaded from ``folder/02_fcn8s_<profile>.pt`` when lab 02 saved it there, otherwise trained here (a printed
+    line says so and how long it takes) and saved there when ``save``.
+
+    Raises ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False, and ``ValueError``
+    when the file holds a model trained with another recipe.
+    """
+    profile = profile if isinstance(profile, Profile) else Profile(profile_name(profile), get_device())
+    recipe = FCN[profile.name]
+    model = load_or_train(fcn8s_path(profile, folder), recipe, build_fcn8s,
+                          lambda: train_fcn8s(recipe, profile, progress=progress)[0], "02", "FCN-8s", "FCN-8s",
+                          recipe.steps, _FCN8S_TIME[profile.name], profile.name, train_if_missing, save)
+    return model.to(profile.device).eval()
