@@ -46,6 +46,7 @@ import sys
 import threading
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -384,7 +385,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--with-tests", action="store_true", help="also run and time the whole test suite")
     parser.add_argument("--test-command", default="make test", help="the test suite's command (default: make test)")
     parser.add_argument("--quiet", action="store_true", help="do not echo the scripts' output")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="scripts run at once (default 1; more share the machine, so each one's times are "
+                             "upper bounds: the report says so)")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
     if args.profile is None:
         sys.path.insert(0, str(ROOT))
@@ -393,13 +399,16 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/run_all.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     scripts = discover(args.bench_dir, args.only)
     started, load_before = time.perf_counter(), load_average()
-    runs = []
-    for script in scripts:
+
+    def one(script: Path) -> Run:
         print(f"== {script.name} (profile {args.profile})", file=sys.stderr, flush=True)
         run = run_benchmark(script, args.profile, args.timeout, echo=not args.quiet)
         print(f"== {script.name}: {'FAILED: ' + '; '.join(run.problems) if run.failed else 'ok'} "
               f"in {run.seconds:.1f} s, {len(run.results)} results", file=sys.stderr, flush=True)
-        runs.append(run)
+        return run
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:   # map keeps the scripts' order in the report
+        runs = list(pool.map(one, scripts))
     tests = None
     if args.with_tests:
         print(f"== {args.test_command}", file=sys.stderr, flush=True)
@@ -411,7 +420,11 @@ def main(argv: list[str] | None = None) -> int:
 
     plot_path = args.out / f"results_{args.profile}.png"
     drawn = plot(runs, args.profile, plot_path)
-    body = section(args.profile, runs, machine_info(), loads, tests, plot_path.name if drawn else None,
+    info = machine_info()
+    if args.jobs > 1:
+        info["concurrency"] = (f"up to {args.jobs} scripts at once on this machine: each one's times are upper "
+                               f"bounds of what it takes alone")
+    body = section(args.profile, runs, info, loads, tests, plot_path.name if drawn else None,
                    command.strip(), wall)
     report = args.out / "RESULTS.md"
     write_report(report, args.profile, body)

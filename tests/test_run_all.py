@@ -88,6 +88,32 @@ def test_only_good_scripts_exit_zero_and_other_profiles_are_kept(tmp_path, monke
     assert report.startswith("# Benchmark results")
 
 
+def test_jobs_run_scripts_at_once_and_keep_their_order(tmp_path):
+    bench, out, marks = tmp_path / "bench", tmp_path / "out", tmp_path / "marks"
+    bench.mkdir()
+    marks.mkdir()
+    # each script says it started, then waits for the other two: all three see 3 only if they ran at once
+    waiter = textwrap.dedent(f"""
+        import json, pathlib, time
+        marks = pathlib.Path({str(marks)!r})
+        (marks / "%s").touch()
+        deadline = time.monotonic() + 60
+        while len(list(marks.iterdir())) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        print("RESULT " + json.dumps({{"lab": "%s", "metric": "seen", "value": len(list(marks.iterdir()))}}))
+    """)
+    for lab in ("01", "02", "03"):
+        write(bench, f"s{lab}.py", waiter % (lab, lab))
+    assert run_all.main(["--profile", "ci", "--bench-dir", str(bench), "--out", str(out), "--quiet", "--jobs", "3"]) == 0
+    report = (out / "RESULTS.md").read_text()
+    assert "up to 3 scripts at once" in report
+    for lab in ("01", "02", "03"):
+        assert f"| {lab} | s{lab} | seen | 3 |" in report
+    assert report.index("| `s01.py` |") < report.index("| `s02.py` |") < report.index("| `s03.py` |")
+    with pytest.raises(SystemExit):
+        run_all.main(["--profile", "ci", "--bench-dir", str(bench), "--out", str(out), "--jobs", "0"])
+
+
 @pytest.mark.parametrize("source, problem", [
     ("print('done, but nothing measured')", "printed no RESULT line"),
     ("print('RESULT {oops}')", "RESULT line is not JSON"),
