@@ -22,8 +22,10 @@ import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from course_utils.tools.kernel import NotebookClient  # noqa: E402
 
 
 class TimedClient(NotebookClient):
@@ -56,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebook", type=Path)
     parser.add_argument("out", type=Path, help="where the executed notebook is written (never the source)")
     parser.add_argument("--deadline", type=float, default=3600, help="seconds before the kernel is interrupted")
+    parser.add_argument("--dump-stacks", action="store_true",
+                        help="at the deadline, first send SIGUSR1: a kernel whose startup ran "
+                             "faulthandler.register(SIGUSR1) prints every thread's stack (why it hangs)")
     args = parser.parse_args(argv)
     if args.out.resolve() == args.notebook.resolve():
         parser.error("the executed notebook must not overwrite its source")
@@ -73,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         cut.set()
         pid = getattr(getattr(client.km, "provisioner", None), "pid", None)   # the kernel's process
         print(f"deadline of {args.deadline:.0f} s: interrupting the kernel (pid {pid})", file=sys.stderr, flush=True)
+        if pid and args.dump_stacks:
+            os.kill(pid, signal.SIGUSR1)
+            time.sleep(2)
         if pid:
             os.kill(pid, signal.SIGINT)   # what Jupyter's interrupt button sends
             killer = threading.Timer(30, kill, (pid,))   # a kernel stuck in C code

@@ -116,7 +116,7 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
     """Run solution notebooks (strict checks) and store their outputs in place."""
     import os
 
-    from nbclient import NotebookClient
+    from course_utils.tools.kernel import NotebookClient
 
     paths = [root / "solutions" / Path(n).name for n in names] if names else sorted((root / "solutions").glob("*.ipynb"))
     for path in paths:

@@ -205,7 +205,7 @@ def execute(nb, cwd: Path, profile: str, timeout: int = CELL_TIMEOUT, attempts: 
 
 def _execute_once(nb, cwd: Path, profile: str, timeout: int):
     from jupyter_client.kernelspec import NoSuchKernel
-    from nbclient import NotebookClient
+    from course_utils.tools.kernel import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
 
     nb = copy.deepcopy(nb)

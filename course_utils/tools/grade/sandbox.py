@@ -88,7 +88,7 @@ def _kernel_spec(scratch: Path) -> dict[str, str]:
 def execute(spec: dict) -> None:
     """The ``execute`` step (see the module docstring)."""
     import nbformat
-    from nbclient import NotebookClient
+    from course_utils.tools.kernel import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     from course_utils.tools.grade.isolation import PR_SET_DUMPABLE, prctl
