@@ -205,6 +205,11 @@ class Scenes:
     def panoptic(self) -> torch.Tensor:
         return torch.stack([self.semantic, self.instances], -1)
 
+    def select(self, index: torch.Tensor) -> Scenes:
+        """The scenes at ``index`` (a 1-D tensor of positions)."""
+        return Scenes(self.config, self.images[index], self.semantic[index], self.instances[index],
+                      self.instance_labels[index])
+
     def target(self, i: int) -> dict[str, torch.Tensor]:
         """torchvision-style target of image ``i``: boxes, labels, masks, semantic, panoptic."""
         n = int(self.instances[i].max())

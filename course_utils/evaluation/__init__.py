@@ -6,7 +6,7 @@
 - ``panoptic``: panoptic quality (lab 08).
 """
 
-from course_utils.evaluation.detection import average_precision, box_map, coco_map
+from course_utils.evaluation.detection import average_precision, box_map, coco_map, instance_map
 from course_utils.evaluation.segmentation import (
     confusion_matrix,
     match_clusters,
@@ -18,5 +18,5 @@ from course_utils.evaluation.segmentation import (
     segmentation_scores,
 )
 
-__all__ = ["average_precision", "box_map", "coco_map", "confusion_matrix", "match_clusters", "mean_iou", "mean_over_present", "per_class_iou",
-           "pixel_accuracy", "predict", "segmentation_scores"]
+__all__ = ["average_precision", "box_map", "coco_map", "confusion_matrix", "instance_map", "match_clusters", "mean_iou",
+           "mean_over_present", "per_class_iou", "pixel_accuracy", "predict", "segmentation_scores"]
