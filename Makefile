@@ -12,7 +12,7 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: lab test env unit notebooks browser-deps build clean
+.PHONY: lab test quick env unit notebooks browser-deps build clean
 
 env: $(STAMP)
 
@@ -27,18 +27,22 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --port=$(PORT) $(ROOT_FLAG) labs/01_kmeans.ipynb
 
-# The whole suite: unit tests, solutions (strict: every check must pass), labs (unsolved: must run),
-# slide decks and the browser tests.
-test: $(STAMP)
+# The whole suite (what CI runs): unit tests, including the slow ones and the browser tests (which run every
+# lab, unsolved, top to bottom in JupyterLab, and execute and export every deck), then the solutions under
+# nbval (strict: every check must pass).
+test: $(STAMP) browser-deps
 	$(MAKE) --no-print-directory unit notebooks
 
-unit: $(STAMP) browser-deps
+# The developer loop (about two minutes): everything but the slow and the browser tests.
+quick: $(STAMP)
+	COURSE_PROFILE=ci $(PYTEST) -m "not slow and not browser" tests
+
+unit: $(STAMP)
 	COURSE_PROFILE=ci $(PYTEST) --durations=15 tests
 
 notebooks: $(STAMP)
 	$(BIN)/course build --check
 	COURSE_PROFILE=ci COURSE_STRICT=1 $(PYTEST) $(NBVAL) solutions
-	COURSE_PROFILE=ci $(PYTEST) $(NBVAL) labs $(wildcard slides/*.ipynb)
 
 # Debian's Chromium for the browser tests (never Playwright's own download: it cannot work offline),
 # and npm, with which `course slides` fetches reveal.js, MathJax, ... by name and version.

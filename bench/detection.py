@@ -7,7 +7,7 @@ mAP on lab 05's validation scenes; compare their inference speed; time the propo
     python bench/detection.py --set steps=300 lr=3e-3     # override Faster R-CNN settings (experiments)
     python bench/detection.py --only yolo --set-yolo steps=300 grid=12
 
-The recipes are those of ``course_utils/models/detection/recipes.py`` (FASTER_RCNN, YOLO): what labs 05
+The recipes are those of ``course_utils/training/recipes/detection.py`` (FASTER_RCNN, YOLO): what labs 05
 and 06 train. Targets: Faster R-CNN box mAP50 >= 0.90 (gpu), >= 0.70 (cpu); YOLO mAP50 >= 0.80 (gpu),
 >= 0.60 (cpu, training <= about 150 s on 2 cores); YOLO inference >= 3x the Faster R-CNN's images/s on
 the same device (gpu). ``compare`` times both detectors at batch 1 and 16 on the validation scenes
@@ -18,20 +18,25 @@ inference hardly depends on the weights). Prints ``RESULT {...json...}`` lines (
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch
 
 from course_utils.config import Profile, get_device, profile_name
-from course_utils.data import SceneConfig, render_scenes
+from course_utils.data import render_scenes
 from course_utils.evaluation.detection import box_map
-from course_utils.models.detection import detect, recipes, yolo_detect
+from course_utils.models.detection import detect, yolo_detect
+from course_utils.training.checkpoints import save_trained
+from course_utils.training.recipes import detection as recipes
+from course_utils.training.recipes import with_overrides
 
 TARGETS = {"faster_rcnn": {"ci": None, "cpu": 0.70, "gpu": 0.90}, "yolo": {"ci": None, "cpu": 0.60, "gpu": 0.80}}
 SPEED_TARGET = {"ci": None, "cpu": None, "gpu": 3.0}     # YOLO images/s over the Faster R-CNN's (batch 16)
@@ -62,7 +67,7 @@ def images_per_s(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_
     return len(images) / (time.perf_counter() - tick)
 
 
-def bench_detector(kind: str, profile: str, p: dict, device: torch.device, seed: int, eval_every: int,
+def bench_detector(kind: str, profile: str, p: recipes.FasterRCNNRecipe | recipes.YoloRecipe, device: torch.device, seed: int, eval_every: int,
                    save: str | None = None) -> tuple[dict, torch.nn.Module]:
     """Train one detector with its recipe (``kind``: faster_rcnn or yolo); score it on the validation scenes."""
     val, val_targets = recipes.validation_scenes(p, seed)
@@ -89,24 +94,24 @@ def bench_detector(kind: str, profile: str, p: dict, device: torch.device, seed:
     model, history = train_fn(p, Profile(profile, device), evaluate=evaluate, seed=seed,
                               progress=sys.stderr.isatty(), eval_every=eval_every)
     if save:
-        recipes.save_trained(model, p, save)
+        save_trained(model, p, save)
     cpu_seconds = time.process_time() - cpu_start      # both threads, training and evaluations
     params = sum(q.numel() for q in model.parameters())
     target = TARGETS[kind][profile]
     curve = [[s, round(v, 4)] for s, v in zip(history.eval_seconds, history.metrics["map_50"])]
-    train_rate = p["steps"] * p["batch"] / history.seconds
+    train_rate = p.steps * p.batch / history.seconds
     print(f"{NAMES[kind]}, profile {profile} on {device} ({torch.get_num_threads()} threads), {params / 1e6:.2f} M "
-          f"params: {p['steps']} steps x {p['batch']} scenes of {p['size']} px, 1-{p['max_things']} things; "
+          f"params: {p.steps} steps x {p.batch} scenes of {p.size} px, 1-{p.max_things} things; "
           f"training {history.seconds:.1f} s, {train_rate:.1f} images/s; inference {infer['images_per_s']:.1f} "
           f"images/s; {cpu_seconds:.0f} s CPU time in all; load {load_start} -> {load()}")
-    print(f"validation ({p['n_val']} unseen scenes): mAP50 {history.last('map_50'):.3f}, "
+    print(f"validation ({p.n_val} unseen scenes): mAP50 {history.last('map_50'):.3f}, "
           f"mAP {history.last('map'):.3f}" + (f" (target mAP50 {target})" if target else ""))
     result = {"lab": LAB[kind], "name": kind, "metric": "box mAP50", "value": round(history.last("map_50"), 4),
               "target": target, "seconds": round(history.seconds, 1), "map": round(history.last("map"), 4),
               "train_images_per_s": round(train_rate, 1), "infer_images_per_s": round(infer["images_per_s"], 1),
               "params_M": round(params / 1e6, 2), "cpu_seconds": round(cpu_seconds, 1), "profile": profile,
               "device": str(device), "load": [load_start, load()], "curve": curve,
-              "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
+              "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(p).items()}}
     if "score_0.05" in infer:
         result["at_score_threshold_0.05"] = infer["score_0.05"]
     reached = [s for s, v in curve if target is not None and v >= target]
@@ -115,10 +120,10 @@ def bench_detector(kind: str, profile: str, p: dict, device: torch.device, seed:
     return result, model
 
 
-def bench_compare(profile: str, settings: dict[str, dict], models: dict[str, torch.nn.Module],
+def bench_compare(profile: str, settings: dict[str, Any], models: dict[str, torch.nn.Module],
                   device: torch.device, seed: int) -> dict:
     """Images/s of both detectors at batch 1 and 16 on the same device and validation scenes."""
-    if settings["yolo"]["size"] != settings["faster_rcnn"]["size"]:
+    if settings["yolo"].size != settings["faster_rcnn"].size:
         raise ValueError("the two recipes must use the same scenes to be compared")
     val, _ = recipes.validation_scenes(settings["yolo"], seed)
     scenes = recipes.scene_config(settings["yolo"])
@@ -169,11 +174,11 @@ def bench_rcnn_speed(profile: str, images: torch.Tensor, proposals: list[torch.T
             "proposals_per_image": round(k, 1), "profile": profile, "load": load()}
 
 
-def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
+def bench_proposals(profile: str, p: recipes.FasterRCNNRecipe, seed: int) -> list[dict]:
     from course_utils.ops.proposals import proposal_recall, selective_search
 
     n = {"ci": 4, "cpu": 16, "gpu": 32}[profile]
-    scenes = render_scenes(SceneConfig(size=p["size"], max_things=p["max_things"]), range(n), seed=20_000 + seed)
+    scenes = render_scenes(recipes.scene_config(p), range(n), seed=20_000 + seed)
     gts = [scenes.target(i)["boxes"] for i in range(n)]
     images = [scenes.images[i].permute(1, 2, 0).numpy() for i in range(n)]
     results = []
@@ -215,27 +220,6 @@ def bench_proposals(profile: str, p: dict, seed: int) -> list[dict]:
     return results
 
 
-def override(p: dict, items: list[str]) -> dict:
-    """``KEY=VALUE`` overrides of a recipe, each VALUE read as the type of the recipe's value."""
-    p = dict(p)
-    for item in items:
-        key, value = item.split("=")
-        if key not in p:
-            raise SystemExit(f"unknown setting {key!r}; the recipe has {', '.join(sorted(p))}")
-        old = p[key]
-        if value.lower() == "none":
-            p[key] = None
-        elif isinstance(old, bool):
-            p[key] = value.lower() in ("1", "true", "yes")
-        elif isinstance(old, tuple):
-            p[key] = tuple(type(old[0])(v) for v in value.split(","))
-        elif old is None:
-            p[key] = int(value)
-        else:
-            p[key] = type(old)(value)
-    return p
-
-
 PARTS = ("faster_rcnn", "yolo", "compare", "proposals")
 
 
@@ -250,15 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-yolo", action="store_true", help="no YOLO training")
     parser.add_argument("--skip-compare", action="store_true", help="no inference speed comparison")
     parser.add_argument("--skip-proposals", action="store_true")
-    parser.add_argument("--save", default=None, help="save the trained Faster R-CNN here (recipes.save_trained)")
-    parser.add_argument("--save-yolo", default=None, help="save the trained YOLO here (recipes.save_trained)")
+    parser.add_argument("--save", default=None, help="save the trained Faster R-CNN here (checkpoints.save_trained)")
+    parser.add_argument("--save-yolo", default=None, help="save the trained YOLO here (checkpoints.save_trained)")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override Faster R-CNN settings")
     parser.add_argument("--set-yolo", nargs="*", default=[], metavar="KEY=VALUE", help="override YOLO settings")
     args = parser.parse_args(argv)
     device = get_device()
     profile = args.profile or profile_name(device)
-    settings = {"faster_rcnn": override(recipes.FASTER_RCNN[profile], args.set),
-                "yolo": override(recipes.YOLO[profile], args.set_yolo)}
+    settings = {"faster_rcnn": with_overrides(recipes.FASTER_RCNN[profile], args.set),
+                "yolo": with_overrides(recipes.YOLO[profile], args.set_yolo)}
     skip = {"faster_rcnn": args.skip_faster_rcnn, "yolo": args.skip_yolo, "compare": args.skip_compare,
             "proposals": args.skip_proposals}
     parts = [part for part in PARTS if (part in args.only if args.only else not skip[part])]

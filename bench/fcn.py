@@ -2,6 +2,7 @@
 
     python bench/fcn.py --profile cpu        # ci | cpu | gpu (default: the course's profile)
 
+The recipe is lab 02's (``course_utils/training/recipes/segmentation.py``, read by the notebook too).
 Targets (lab 02): mIoU >= 0.90 in the gpu profile, >= 0.80 in the cpu profile within 5 minutes
 on 2 CPU cores. The last line is machine-readable: ``RESULT {...json...}``.
 """
@@ -9,6 +10,7 @@ on 2 CPU cores. The last line is machine-readable: ``RESULT {...json...}``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -20,46 +22,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from course_utils.config import get_device, profile_name  # noqa: E402
-from course_utils.data import SceneBatches, SceneConfig, render_scenes  # noqa: E402
+from course_utils.config import Profile, get_device, profile_name  # noqa: E402
 from course_utils.evaluation import segmentation_scores  # noqa: E402
 from course_utils.models import FCN  # noqa: E402
-from course_utils.training import TrainConfig, train  # noqa: E402
-
-# What each profile trains: image size, backbone width, batch size, steps, learning rate.
-PROFILES = {
-    "ci": dict(size=64, width=8, batch=8, steps=150, lr=3e-3, n_val=32, pool=256),
-    "cpu": dict(size=64, width=16, batch=16, steps=2000, lr=3e-3, n_val=128, pool=4096),  # = lab 02's cpu profile
-    "gpu": dict(size=128, width=32, batch=32, steps=6000, lr=2e-3, n_val=512, pool=None),
-}
-TARGETS = {"ci": None, "cpu": 0.80, "gpu": 0.90}
+from course_utils.training import train  # noqa: E402
+from course_utils.training.recipes import segmentation as recipes  # noqa: E402
+from course_utils.training.recipes import with_overrides  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default=None)
+    parser.add_argument("--profile", choices=sorted(recipes.FCN), default=None)
     parser.add_argument("--variant", choices=("32s", "16s", "8s"), default="8s")
     parser.add_argument("--steps", type=int, default=None, help="override the profile's steps")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-every", type=int, default=0, help="also evaluate every n steps")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="override profile settings, e.g. --set width=12 size=48")
+                        help="override recipe fields, e.g. --set width=12 size=48")
     args = parser.parse_args(argv)
     device = get_device()
     profile = args.profile or profile_name(device)
-    p = dict(PROFILES[profile])
-    if args.steps:
-        p["steps"] = args.steps
-    for item in args.set:
-        key, value = item.split("=")
-        p[key] = type(p[key])(value) if p.get(key) is not None else int(value)
+    r = with_overrides(recipes.FCN[profile], args.set + ([f"steps={args.steps}"] if args.steps else []))
+    p = dataclasses.asdict(r)
 
-    scenes = SceneConfig(size=p["size"])
-    val = render_scenes(scenes, range(p["n_val"]), seed=10_000 + args.seed)   # unseen scenes
-    model = FCN(scenes.num_classes, args.variant, width=p["width"])
-    config = TrainConfig(steps=p["steps"], lr=p["lr"], warmup=min(100, p["steps"] // 10), seed=args.seed,
-                         device=str(device), progress=sys.stderr.isatty(), eval_every=args.eval_every)
-    batches = SceneBatches(scenes, p["batch"], seed=args.seed, device=device, pool=p["pool"])
+    scenes = recipes.scene_config(r)
+    val = recipes.validation_scenes(r, seed=args.seed)                        # lab 02's unseen scenes
+    model = FCN(scenes.num_classes, args.variant, width=r.width)
+    config = recipes.fcn_config(r, seed=args.seed, progress=sys.stderr.isatty(), eval_every=args.eval_every)
+    config = dataclasses.replace(config, device=str(device))
+    batches = recipes.scene_batches(r, Profile(profile, device), seed=args.seed)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     start, cpu_start = time.perf_counter(), time.process_time()
     def evaluate(m: torch.nn.Module) -> dict[str, float]:
@@ -74,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     miou = history.last("mIoU")
     images_per_s = p["steps"] * p["batch"] / seconds
-    target = TARGETS[profile]
+    target = r.target
     print(f"FCN-{args.variant}, profile {profile} on {device} ({torch.get_num_threads()} threads, "
           f"load average {load:.1f} at start): {p['steps']} steps x {p['batch']} images of "
           f"{p['size']}x{p['size']}, width {p['width']}")

@@ -1,12 +1,17 @@
 """Helpers behind every lab of the course, laid out as the data flows.
 
-- ``config``: device, seeding and the ``ci`` / ``cpu`` / ``gpu`` profile.
-- ``data``: synthetic scenes, skimage sample images, real-data folders.
-- ``ops``: reference implementations of the operations students write (k-means, ...).
-- ``metrics``: confusion matrix, pixel accuracy, IoU.
-- ``viz``: drawing masks, boxes, panoptic maps and image grids.
-- ``grading``: the checks under each exercise, and the fallback to the reference.
-- ``build``: writes ``labs/`` from ``solutions/``.
+The teaching library (what notebooks import):
+
+- ``config``: device, seeding and the ``ci`` / ``cpu`` / ``gpu`` profile; ``validation``: input checks;
+- ``data``: synthetic scenes, batches, skimage sample images, real-data folders (VOC, COCO);
+- ``structures``: boxes; ``ops``: references of what students write (k-means, upsampling, RoI ops, NMS, ...);
+- ``models``: segmentation (FCN, U-Net) and detection (Faster R-CNN, YOLO, ...) models;
+- ``training``: the training loop and every lab's recipe; ``evaluation``: segmentation and detection metrics;
+- ``viz``: drawing masks, boxes, panoptic maps and image grids;
+- ``exercises``: each lab's exercises; ``grading``: the checks under each exercise and the fallback.
+
+The course tooling (``course_utils.tools``: the ``course`` command, build, doctor, slides, grading of
+submissions) is never imported by a notebook.
 """
 
 from course_utils.config import Profile, get_device, get_profile, seed_everything

@@ -20,6 +20,8 @@ import pytest
 from course_utils.exercises import known_labs, lab_exercises
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow   # grades every lab's solution and unsolved notebook from a wheel
+
 LABS = {lab: (sorted((ROOT / "labs").glob(f"{lab}_*.ipynb")) or [ROOT / "labs" / f"{lab}_missing.ipynb"])[0]
         for lab in known_labs()}
 

@@ -108,6 +108,7 @@ def test_unknown_deck_and_profile_are_clear_errors(tmp_path, capsys):
         slides.export_decks(tmp_path / "o", profile="laptop")
 
 
+@pytest.mark.slow
 def test_a_failing_deck_is_a_clear_error_naming_it(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# broken", metadata={"slideshow": {"slide_type": "slide"}}),
@@ -146,6 +147,7 @@ def exported(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_export_is_self_contained(exported):
     assert sorted(p.stem for p in exported.glob("[0-9][0-9]_*.html")) == [d.stem for d in DECKS]
     index = (exported / "index.html").read_text()
@@ -280,6 +282,7 @@ def test_present_deck_live_in_jupyterlab(lab, browser):
         page.close()
 
 
+@pytest.mark.slow
 def test_a_cell_that_hangs_once_runs_the_deck_again(tmp_path, capsys):
     # nbclient sometimes misses a widget cell's reply under load (nbclient #312): a timeout reruns the deck
     flag = tmp_path / "ran_once"
@@ -291,6 +294,7 @@ def test_a_cell_that_hangs_once_runs_the_deck_again(tmp_path, capsys):
     assert out.cells[0].outputs[0]["text"].strip() == "second run"
 
 
+@pytest.mark.slow
 def test_a_cell_that_always_hangs_is_a_clear_error(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import time\ntime.sleep(30)")])
     with pytest.raises(slides.SlidesError, match="longer than 3 s, 2 times"):

@@ -195,3 +195,34 @@ def test_history_last():
     assert h.last("loss") == 2.0 and h.last("mIoU") == 0.7
     with pytest.raises(KeyError, match="mIoU"):
         h.last("accuracy")
+
+
+def test_optimizer_and_schedule_take_plain_arguments():
+    from course_utils.training.optim import lr_factor, make_optimizer
+
+    f = lr_factor(steps=10, warmup=2)
+    assert [round(f(s), 3) for s in (0, 1, 2, 6, 10)] == [0.5, 1.0, 1.0, 0.5, 0.0]
+    assert lr_factor(10, 0, "constant")(9) == 1.0
+    model = nn.Linear(3, 2)
+    opt = make_optimizer(model, "sgd", lr=0.1, weight_decay=0.5)
+    assert isinstance(opt, torch.optim.SGD) and [g["weight_decay"] for g in opt.param_groups] == [0.5, 0.0]
+    with pytest.raises(ValueError, match="'adamw' or 'sgd'"):
+        make_optimizer(model, "adam")
+
+
+def test_recipes_take_overrides_of_their_own_types():
+    import dataclasses
+
+    from course_utils.training.recipes import with_overrides
+    from course_utils.training.recipes.detection import FASTER_RCNN, YOLO
+    from course_utils.training.recipes.segmentation import FCN
+
+    r = with_overrides(FASTER_RCNN["cpu"], ["steps=300", "anchors=8,16,32", "pool=none", "lr=1e-3"])
+    assert (r.steps, r.anchors, r.pool, r.lr) == (300, (8, 16, 32), None, 1e-3)
+    assert with_overrides(YOLO["ci"], ["flip=false"]).flip is False
+    assert with_overrides(FCN["gpu"], ["pool=128"]).pool == 128
+    assert FASTER_RCNN["cpu"].steps == 1000                      # frozen: the recipe itself is unchanged
+    with pytest.raises(ValueError, match="KEY one of"):
+        with_overrides(FCN["ci"], ["stepz=3"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        FCN["ci"].steps = 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -11,9 +13,10 @@ from course_utils.models.detection import (
     TinyYOLO,
     YoloBatches,
     grid_targets,
-    recipes,
     yolo_detect,
 )
+from course_utils.training import checkpoints
+from course_utils.training.recipes import detection as recipes
 from course_utils.ops.yolo import decode, yolo_loss, yolo_loss_terms
 
 SCENES = SceneConfig(size=96, max_things=3)
@@ -132,11 +135,15 @@ def test_recipes_build_both_detectors():
     for name in ("ci", "cpu", "gpu"):
         s = recipes.YOLO[name]
         model = recipes.build_yolo(s, 3)
-        assert model.image_size == s["size"] and model.grid == s["grid"]
-        assert recipes.FASTER_RCNN[name]["size"] == s["size"]        # the same scenes as lab 05
-    assert recipes.FASTER_RCNN["cpu"]["steps"] == 1000
-    with pytest.raises(ValueError, match="miss"):
+        assert model.image_size == s.size and model.grid == s.grid
+        assert recipes.FASTER_RCNN[name].size == s.size        # the same scenes as lab 05
+    assert recipes.FASTER_RCNN["cpu"].steps == 1000
+    with pytest.raises(TypeError, match="YoloRecipe"):
         recipes.build_yolo({"size": 96}, 3)
+    with pytest.raises(TypeError, match="FasterRCNNRecipe"):
+        recipes.build_faster_rcnn(recipes.YOLO["ci"], 4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipes.YOLO["ci"].steps = 1
 
 
 def test_save_trained_round_trip_and_refusal(tmp_path, capsys):
@@ -144,15 +151,21 @@ def test_save_trained_round_trip_and_refusal(tmp_path, capsys):
     settings = recipes.FASTER_RCNN["ci"]
     torch.manual_seed(1)
     model = recipes.build_faster_rcnn(settings, 4)
-    path = recipes.trained_path(profile, tmp_path)
+    path = recipes.faster_rcnn_path(profile, tmp_path)
     assert path == tmp_path / "05_faster_rcnn_ci.pt"
     with pytest.raises(FileNotFoundError, match="lab 05"):
         recipes.trained_faster_rcnn(profile, tmp_path, train_if_missing=False)
-    recipes.save_trained(model, settings, path)
+    checkpoints.save_trained(model, settings, path)
     loaded = recipes.trained_faster_rcnn(profile, tmp_path)
     assert "loaded from" in capsys.readouterr().out and not loaded.training
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
-    recipes.save_trained(model, dict(settings, steps=61), path)
+    checkpoints.save_trained(model, dataclasses.replace(settings, steps=61), path)
     with pytest.raises(ValueError, match="steps: saved 61, wanted 60"):
+        recipes.trained_faster_rcnn("ci", tmp_path)
+    checkpoints.save_trained(model, recipes.YOLO["ci"], path)
+    with pytest.raises(ValueError, match="YoloRecipe"):
+        recipes.trained_faster_rcnn("ci", tmp_path)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception):
         recipes.trained_faster_rcnn("ci", tmp_path)

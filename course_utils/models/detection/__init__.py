@@ -1,7 +1,7 @@
 """Detectors for labs 05-07: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
 a tiny YOLOv1, a small Mask R-CNN and keypoint R-CNN (which can run the student's own pieces:
-:mod:`~course_utils.models.detection.pieces`), and their measured recipes
-(:mod:`course_utils.models.detection.recipes`)."""
+:mod:`~course_utils.models.detection.pieces`); their measured recipes are in
+:mod:`course_utils.training.recipes`."""
 
 from course_utils.models.detection.faster_rcnn import (
     SmallBackbone,

@@ -1,4 +1,4 @@
-"""The training loop of every lab: one function, :func:`train`, configured by a :class:`TrainConfig`.
+"""The training loop of every lab: one function, :func:`train`, configured by a ``TrainConfig``.
 
     history = train(model, batches, TrainConfig(steps=500, lr=1e-3), loss_fn=F.cross_entropy,
                     evaluate=lambda m: {"mIoU": ...}, profile=P)
@@ -17,85 +17,19 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from course_utils import validation
-from course_utils.checkpoints import load_checkpoint, save_checkpoint
 from course_utils.config import Profile, Runtime, current_profile, seed_everything
 from course_utils.data.batches import Batch, batch_stream, to_device
-from course_utils.optim import lr_factor, make_optimizer
-
-
-@dataclass
-class TrainConfig:
-    """How to train. Defaults suit the labs' small models on synthetic scenes."""
-
-    steps: int = 500                      # optimizer steps
-    lr: float = 1e-3                      # peak learning rate
-    weight_decay: float = 1e-4
-    optimizer: str = "adamw"              # "adamw" or "sgd" (momentum 0.9, Nesterov)
-    schedule: str = "cosine"              # "cosine" (to 0) or "constant"; both after linear warmup
-    warmup: int = 0                       # warmup steps
-    grad_clip: float | None = None        # max gradient norm, or None
-    amp: bool | None = None               # mixed precision; None = as the profile decides (CUDA only)
-    compile: bool | None = None           # torch.compile; None = as the profile decides
-    eval_every: int = 0                   # evaluate every n steps (0: only at the end)
-    checkpoint: str | Path | None = None  # file to save to and resume from
-    checkpoint_every: int = 0             # save every n steps (0: only at the end)
-    seed: int = 0
-    device: str | None = None             # None: the profile's device (CUDA, MPS, CPU)
-    progress: bool = True                 # tqdm progress bar with the running loss
-    deterministic: bool = True            # cuDNN deterministic algorithms
-
-    def validate(self) -> None:
-        """Raise ``ValueError`` naming the first bad field."""
-        validation.int_at_least("TrainConfig.steps", self.steps, 1)
-        for name in ("warmup", "eval_every", "checkpoint_every", "seed"):
-            validation.int_at_least(f"TrainConfig.{name}", getattr(self, name), 0)
-        validation.number("TrainConfig.lr", self.lr, minimum=0, strict_minimum=True)
-        validation.number("TrainConfig.weight_decay", self.weight_decay, minimum=0)
-        validation.one_of("TrainConfig.optimizer", self.optimizer, ("adamw", "sgd"))
-        validation.one_of("TrainConfig.schedule", self.schedule, ("cosine", "constant"))
-        if self.grad_clip is not None:
-            validation.number("TrainConfig.grad_clip", self.grad_clip, minimum=0, strict_minimum=True)
-
-
-@dataclass
-class History:
-    """What happened: ``loss[i]`` at ``step[i]``, loss parts (dict losses), evaluations, seconds."""
-
-    step: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    parts: dict[str, list[float]] = field(default_factory=dict)
-    eval_step: list[int] = field(default_factory=list)
-    eval_seconds: list[float] = field(default_factory=list)   # training time at each evaluation
-    metrics: dict[str, list[float]] = field(default_factory=dict)
-    seconds: float = 0.0                                       # training time (evaluations excluded)
-
-    def record(self, step: int, loss: float, parts: Mapping[str, float]) -> None:
-        """The loss (and its parts) after ``step`` steps."""
-        self.step.append(step)
-        self.loss.append(loss)
-        for name, value in parts.items():
-            self.parts.setdefault(name, []).append(value)
-
-    def last(self, name: str) -> float:
-        """The latest value of a metric (or ``"loss"``)."""
-        values = self.loss if name == "loss" else self.metrics.get(name)
-        if not values:
-            raise KeyError(f"no values recorded for {name!r}; metrics: {sorted(self.metrics)}")
-        return values[-1]
-
-    def plot(self, axes: Any = None, smooth: int = 20) -> Any:
-        """Loss (smoothed over ``smooth`` steps) and each metric against the step."""
-        from course_utils.viz.training import plot_history
-
-        return plot_history(self, axes, smooth)
+from course_utils.training.checkpoints import load_checkpoint, save_checkpoint
+from course_utils.training.config import TrainConfig
+from course_utils.training.history import History
+from course_utils.training.optim import lr_factor, make_optimizer
 
 
 def _total_loss(out: Any) -> tuple[torch.Tensor, dict[str, float]]:
@@ -150,8 +84,8 @@ def _begin(model: nn.Module, config: TrainConfig, runtime: Runtime) -> _Run:
         torch.backends.cudnn.deterministic = config.deterministic
     seed_everything(config.seed)
     model.to(runtime.device).train()
-    optimizer = make_optimizer(model, config)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config))
+    optimizer = make_optimizer(model, config.optimizer, config.lr, config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config.steps, config.warmup, config.schedule))
     scaler = torch.amp.GradScaler(runtime.device.type, enabled=runtime.amp and runtime.amp_dtype == torch.float16)
     run = _Run(model, torch.compile(model) if runtime.compile else model, optimizer, scheduler, scaler, runtime,
                History(), 0)
@@ -286,14 +220,3 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
         _save(run, config.steps, config)
     return history
 
-
-def __getattr__(name: str) -> Any:
-    """Old import paths (course 0.1), kept for notebooks saved before 0.2: ``SceneBatches`` now lives
-    in ``course_utils.data``, ``predict`` and ``segmentation_scores`` in ``course_utils.evaluation``."""
-    if name == "SceneBatches":
-        from course_utils.data.batches import SceneBatches
-        return SceneBatches
-    if name in ("predict", "segmentation_scores"):
-        from course_utils.evaluation import segmentation
-        return getattr(segmentation, name)
-    raise AttributeError(f"module 'course_utils.training' has no attribute {name!r}")

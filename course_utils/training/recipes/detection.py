@@ -1,0 +1,245 @@
+"""The measured per-profile recipes of lab 05's Faster R-CNN and lab 06's YOLO, as frozen dataclasses.
+
+    R = FASTER_RCNN[P.name]                               # scenes, model, sampling, schedule
+    model, history = train_faster_rcnn(R, P)              # what lab 05 trains
+    save_trained(model, R, faster_rcnn_path(P))           # trained/05_faster_rcnn_cpu.pt
+    faster = trained_faster_rcnn(P)                       # lab 06: lab 05's detector, loaded or trained here
+    yolo, history = train_yolo(YOLO[P.name], P)
+
+Both detectors see the same scenes: ``SceneConfig(size, max_things)``, training scenes from
+``SceneBatches(..., seed=0, pool=pool)``, and lab 05's validation scenes
+``render_scenes(scenes, range(n_val), seed=10_000)`` (:func:`validation_scenes`). Training times and
+scores are in bench/RESULTS.md (``python bench/detection.py``); the ``gpu`` recipes' figures there are
+the ones measured on a GPU, or marked unmeasured.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from course_utils.config import Profile, get_device
+from course_utils.data.batches import SceneBatches
+from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
+from course_utils.models.detection.faster_rcnn import small_faster_rcnn
+from course_utils.models.detection.yolo import TinyYOLO, YoloBatches
+from course_utils.ops.yolo import yolo_loss_terms
+from course_utils.training.checkpoints import load_trained, profile_name, save_trained, trained_path
+from course_utils.training.config import TrainConfig
+from course_utils.training.history import History
+from course_utils.training.loop import train
+
+VALIDATION_SEED = 10_000   # lab 05's validation scenes: render_scenes(scenes, range(n_val), seed=10_000)
+
+# Lab 05 (solutions/05_rcnn.ipynb). cpu, measured: 1000 steps in 173 s on 2 quiet cores, box mAP 0.603,
+# mAP50 0.776 on the 128 validation scenes (again 0.603 / 0.776 in bench/detection.py, 140 s at load 1.2-1.7).
+# Stride-4 features (out_stride 4), anchors scaled with the scenes.
+@dataclass(frozen=True)
+class FasterRCNNRecipe:
+    """Lab 05's Faster R-CNN: its scenes, model, sampling and schedule (``dataclasses.replace(r, steps=100)``
+    for a variant)."""
+
+    size: int                    # scene side in pixels (SceneConfig.size)
+    max_things: int              # things per scene, at most
+    width: int                   # backbone width (SmallBackbone)
+    depth: int                   # convs per backbone stage
+    rep: int                     # width of the box head's two fully connected layers
+    batch: int                   # scenes per step
+    steps: int
+    lr: float
+    warmup: int
+    n_val: int                   # validation scenes (render_scenes(..., seed=VALIDATION_SEED))
+    pool: int | None             # training scenes rendered once and sampled from (None: new scenes every step)
+    anchors: tuple[int, ...]     # anchor sides in pixels
+    rpn_batch: int               # anchors sampled per image for the RPN losses
+    box_batch: int               # proposals sampled per image for the box head losses
+
+
+FASTER_RCNN: dict[str, FasterRCNNRecipe] = {
+    "ci": FasterRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=60, lr=4e-3, warmup=10,
+                           n_val=32, pool=256, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
+    "cpu": FasterRCNNRecipe(size=96, max_things=3, width=32, depth=2, rep=256, batch=4, steps=1000, lr=4e-3,
+                            warmup=50, n_val=128, pool=2048, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
+    "gpu": FasterRCNNRecipe(size=128, max_things=4, width=48, depth=3, rep=512, batch=16, steps=6000, lr=2e-3,
+                            warmup=300, n_val=512, pool=None, anchors=(16, 32, 64), rpn_batch=128, box_batch=128),
+}
+
+# Lab 06 (bench/detection.py --only yolo compare). Same scenes and validation scenes as lab 05. Grid 12 =
+# stride 8 on 96-px scenes (grid 6 = stride 16 was much worse: mAP50 0.44 against 0.77 after 500 steps, and
+# slower, its 4th stage being the widest); 0.32 % of the objects share a cell with an earlier one and are
+# left out of the target (grid 6: 1.35 %). Left-right flips (YoloBatches). AdamW, warmup, cosine.
+# cpu, measured (2 cores, torch 2 threads): 500 steps in 48 s at load 1.7 (33-100 s as the load varied),
+# mAP50 0.766 / mAP 0.508 at yolo_detect's score threshold 0.2 (0.842 / 0.549 at 0.05); other seeds: mAP50
+# 0.836 (seed 1), 0.766 (seed 2). B = 1 does as well here (0.836) but B = 2 is YOLOv1's (lab 06 teaches
+# the responsible predictor). Inference 5x (batch 1) to 11x (batch 16) the Faster R-CNN's images/s.
+@dataclass(frozen=True)
+class YoloRecipe:
+    """Lab 06's tiny YOLO: its scenes (the same as lab 05's), grid, model and schedule."""
+
+    size: int
+    max_things: int
+    grid: int                    # S: the output grid is S x S (stride size / S)
+    num_boxes: int               # B: predictors per cell
+    width: int
+    depth: int
+    batch: int
+    steps: int
+    lr: float
+    warmup: int
+    weight_decay: float
+    n_val: int
+    pool: int | None
+    flip: bool                   # left-right flips of the training scenes
+
+
+YOLO: dict[str, YoloRecipe] = {
+    "ci": YoloRecipe(size=96, max_things=3, grid=12, num_boxes=2, width=16, depth=2, batch=16, steps=200, lr=3e-3,
+                     warmup=10, weight_decay=1e-4, n_val=32, pool=256, flip=True),
+    "cpu": YoloRecipe(size=96, max_things=3, grid=12, num_boxes=2, width=32, depth=2, batch=16, steps=500, lr=3e-3,
+                      warmup=30, weight_decay=1e-4, n_val=128, pool=2048, flip=True),
+    # unmeasured (no GPU yet): 128-px scenes with up to 4 things, stride 8, wider and deeper, 24x the images
+    "gpu": YoloRecipe(size=128, max_things=4, grid=16, num_boxes=2, width=48, depth=3, batch=32, steps=6000,
+                      lr=2e-3, warmup=300, weight_decay=1e-4, n_val=512, pool=None, flip=True),
+}
+
+# rough training times of the Faster R-CNN recipes, for the message printed before training it
+_FASTER_RCNN_TIME = {"ci": "about 5-10 s on 2 CPU cores", "cpu": "about 3 min on 2 CPU cores",
+                     "gpu": "unmeasured; tens of minutes on a GPU"}
+
+
+def _profile(profile: Profile | str) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    return Profile(profile_name(profile), get_device())
+
+
+def _recipe(recipe: object, kind: type, known: str) -> Any:
+    if not isinstance(recipe, kind):
+        raise TypeError(f"recipe must be a {kind.__name__} (e.g. {known}['cpu'], or "
+                        f"dataclasses.replace({known}['cpu'], steps=100)), got {type(recipe).__name__}")
+    return recipe
+
+
+def scene_config(recipe: FasterRCNNRecipe | YoloRecipe) -> SceneConfig:
+    """The scenes of a recipe: ``SceneConfig(size, max_things)``."""
+    return SceneConfig(size=recipe.size, max_things=recipe.max_things)
+
+
+def validation_scenes(recipe: FasterRCNNRecipe | YoloRecipe, seed: int = 0) -> tuple[Scenes, list[dict]]:
+    """Lab 05's validation scenes of a recipe (``n_val`` of them, rendered with seed ``10_000 + seed``) and
+    their targets: ``(scenes, [scenes.target(i), ...])``."""
+    scenes = render_scenes(scene_config(recipe), range(recipe.n_val), seed=VALIDATION_SEED + seed)
+    return scenes, [scenes.target(i) for i in range(len(scenes))]
+
+
+def build_faster_rcnn(recipe: FasterRCNNRecipe, num_classes: int) -> nn.Module:
+    """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background."""
+    r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
+    return small_faster_rcnn(num_classes, r.size, width=r.width, depth=r.depth, out_stride=4,
+                             anchor_sizes=r.anchors, representation=r.rep, rpn_batch_size=r.rpn_batch,
+                             box_batch_size=r.box_batch, box_positive_fraction=0.5)
+
+
+def build_yolo(recipe: YoloRecipe, num_classes: int) -> TinyYOLO:
+    """Lab 06's :class:`TinyYOLO` with a recipe's settings (stride ``size / grid``); ``num_classes`` = the
+    thing classes ``C`` (YOLO has no background class)."""
+    r = _recipe(recipe, YoloRecipe, "YOLO")
+    if r.size % r.grid:
+        raise ValueError(f"size {r.size} must be a multiple of grid {r.grid}")
+    return TinyYOLO(num_classes, r.grid, r.num_boxes, r.width, stride=r.size // r.grid, depth=r.depth)
+
+
+def faster_rcnn_config(recipe: FasterRCNNRecipe, seed: int = 0, progress: bool = True,
+                       eval_every: int = 0) -> TrainConfig:
+    """The :class:`TrainConfig` of lab 05's training run: the recipe's schedule, gradients clipped at 10."""
+    r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
+    return TrainConfig(steps=r.steps, lr=r.lr, warmup=r.warmup, grad_clip=10.0, compile=False, seed=seed,
+                       progress=progress, eval_every=eval_every)
+
+
+def train_faster_rcnn(recipe: FasterRCNNRecipe, profile: Profile | str,
+                      evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, seed: int = 0,
+                      progress: bool = True, eval_every: int = 0) -> tuple[nn.Module, History]:
+    """Lab 05's training run of a recipe (model seeded with ``torch.manual_seed(seed)``): ``(model, history)``."""
+    r, profile = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN"), _profile(profile)
+    scenes = scene_config(r)
+    torch.manual_seed(seed)
+    model = build_faster_rcnn(r, len(scenes.detection_classes))
+    batches = SceneBatches(scenes, r.batch, seed=seed, task="detection", pool=r.pool, profile=profile)
+    config = faster_rcnn_config(r, seed, progress, eval_every)
+    return model, train(model, batches, config, evaluate=evaluate, profile=profile)
+
+
+def train_yolo(recipe: YoloRecipe, profile: Profile | str,
+               evaluate: Callable[[nn.Module], Mapping[str, float]] | None = None, seed: int = 0,
+               progress: bool = True, eval_every: int = 0,
+               loss_fn: Callable[..., Any] = yolo_loss_terms) -> tuple[TinyYOLO, History]:
+    """Lab 06's training run of a recipe: AdamW with warmup and cosine decay, gradient clipping at 10,
+    ``loss_fn`` (default the reference :func:`~course_utils.ops.yolo.yolo_loss_terms`): ``(model, history)``."""
+    r, profile = _recipe(recipe, YoloRecipe, "YOLO"), _profile(profile)
+    scenes = scene_config(r)
+    torch.manual_seed(seed)
+    model = build_yolo(r, len(scenes.things))
+    batches = YoloBatches(scenes, r.batch, r.grid, seed=seed, pool=r.pool, flip=r.flip, profile=profile)
+    config = TrainConfig(steps=r.steps, lr=r.lr, warmup=r.warmup, weight_decay=r.weight_decay, grad_clip=10.0,
+                         seed=seed, progress=progress, eval_every=eval_every)
+    return model, train(model, batches, config, loss_fn=loss_fn, evaluate=evaluate, profile=profile)
+
+
+def faster_rcnn_path(profile: Profile | str, folder: str | Path = "trained") -> Path:
+    """Where lab 05 saves its detector: ``folder/05_faster_rcnn_<profile>.pt``."""
+    return trained_path("05", "faster_rcnn", profile, folder)
+
+
+def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", train_if_missing: bool = True,
+                        save: bool = True, progress: bool = True) -> nn.Module:
+    """Lab 05's Faster R-CNN trained with the profile's recipe (``FASTER_RCNN[profile]``), in eval mode on
+    the profile's device: loaded from ``folder/05_faster_rcnn_<profile>.pt`` when lab 05 saved it there,
+    otherwise trained here (a printed line says so and how long it takes) and saved there when ``save``.
+
+    Raises ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False, and
+    ``ValueError`` when the file holds a model trained with another recipe.
+    """
+    profile = _profile(profile)
+    recipe = FASTER_RCNN[profile.name]
+    num_classes = len(scene_config(recipe).detection_classes)
+    path = faster_rcnn_path(profile, folder)
+    if path.exists():
+        model = load_trained(path, recipe, lambda r: build_faster_rcnn(r, num_classes))
+        print(f"Lab 05's Faster R-CNN ({profile.name} recipe) loaded from {path}")
+    else:
+        if not train_if_missing:
+            raise FileNotFoundError(f"{path} not found: run lab 05 (it saves its detector there) or pass "
+                                    "train_if_missing=True")
+        print(f"{path} not found (lab 05 saves it there): training lab 05's Faster R-CNN here with the "
+              f"{profile.name} recipe, {recipe.steps} steps ({_FASTER_RCNN_TIME[profile.name]})", flush=True)
+        tick = time.perf_counter()
+        model, _ = train_faster_rcnn(recipe, profile, progress=progress)
+        print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
+        if save:
+            save_trained(model, recipe, path)
+    return model.to(profile.device).eval()
+
+
+__all__ = [
+    "FASTER_RCNN",
+    "VALIDATION_SEED",
+    "YOLO",
+    "FasterRCNNRecipe",
+    "YoloRecipe",
+    "build_faster_rcnn",
+    "build_yolo",
+    "faster_rcnn_config",
+    "faster_rcnn_path",
+    "scene_config",
+    "train_faster_rcnn",
+    "train_yolo",
+    "trained_faster_rcnn",
+    "validation_scenes",
+]
