@@ -248,3 +248,40 @@ def test_instance_map_and_keypoint_map():
     assert 0 <= far["map"] < 0.5 and far["map_50"] <= 1.0
     with pytest.raises(ValueError, match="sigmas must be one positive number or one per joint"):
         keypoint_map(exact, truth, sigmas=[0.1, 0.2])
+
+
+def test_recipes_train_save_and_load(tmp_path, capsys):
+    import dataclasses
+
+    from course_utils.training.checkpoints import save_trained
+    from course_utils.training.recipes.instance import (
+        KEYPOINT_RCNN,
+        MASK_RCNN,
+        MaskRCNNRecipe,
+        build_mask_rcnn,
+        mask_rcnn_path,
+        train_keypoint_rcnn,
+        train_mask_rcnn,
+        trained_mask_rcnn,
+    )
+
+    assert set(MASK_RCNN) == set(KEYPOINT_RCNN) == {"ci", "cpu", "gpu"}
+    tiny = dict(size=64, width=8, rep=32, steps=2, pool=8, batch=2, warmup=0)
+    model, history = train_mask_rcnn(dataclasses.replace(MASK_RCNN["ci"], mask_layers=(8,), **tiny), "ci",
+                                     pieces=STUDENT, progress=False)
+    assert len(history.loss) == 2 and "loss_mask" in history.parts and model.roi_heads.pieces is STUDENT
+    _, history = train_keypoint_rcnn(dataclasses.replace(KEYPOINT_RCNN["ci"], keypoint_layers=(8,), **tiny), "ci",
+                                     progress=False)
+    assert "loss_keypoint" in history.parts
+    with pytest.raises(FileNotFoundError, match="run lab 07"):
+        trained_mask_rcnn("ci", folder=tmp_path, train_if_missing=False)
+    recipe = MASK_RCNN["ci"]
+    saved = build_mask_rcnn(recipe, 4)
+    save_trained(saved, recipe, mask_rcnn_path("ci", tmp_path))
+    assert mask_rcnn_path("ci", tmp_path) == tmp_path / "07_mask_rcnn_ci.pt"
+    loaded = trained_mask_rcnn("ci", folder=tmp_path)
+    assert "loaded from" in capsys.readouterr().out and not loaded.training
+    assert all(torch.equal(a, b) for a, b in zip(saved.state_dict().values(), loaded.state_dict().values()))
+    with pytest.raises(TypeError, match="MaskRCNNRecipe"):
+        build_mask_rcnn(KEYPOINT_RCNN["ci"], 4)
+    assert isinstance(MASK_RCNN["cpu"], MaskRCNNRecipe)

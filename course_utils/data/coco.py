@@ -10,7 +10,8 @@ Items follow torchvision's detection convention: ``image`` ``3 x H x W`` float32
 compressed RLE, all through pycocotools' mask API); with ``keypoints=True``, ``keypoints`` ``N x K x 3``
 float32 ``(x, y, v)`` (COCO's visibility: 0 not labelled, 1 labelled but hidden, 2 visible). Boxes
 with no width or height are dropped, as torchvision's COCO reference does. ``contiguous_labels=True``
-maps the category ids (COCO's run 1..90 with gaps) to ``1..K`` in id order; ``dataset.categories`` lists the names by label, ``"background"`` first.
+maps the category ids (COCO's run 1..90 with gaps) to ``1..K`` in id order; ``dataset.categories`` lists
+the names by label, ``"background"`` first.
 """
 
 from __future__ import annotations

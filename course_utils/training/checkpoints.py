@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -97,4 +98,28 @@ def load_trained(path: str | Path, recipe: Any, build: Callable[[Any], torch.nn.
                          + "); delete it or re-run the lab that saved it")
     model = build(recipe)
     model.load_state_dict(saved["state_dict"])
+    return model
+
+
+def load_or_train(path: str | Path, recipe: Any, build: Callable[[Any], torch.nn.Module],
+                  train: Callable[[], torch.nn.Module], what: str, saved_by: str, how_long: str,
+                  train_if_missing: bool = True, save: bool = True) -> torch.nn.Module:
+    """The model a lab saved at ``path`` (:func:`load_trained` with ``recipe`` and ``build``), or, when the file is
+    missing, ``train()`` (a printed line says so, ``how_long`` it takes and how long it took) saved there when
+    ``save``. ``what`` names the model and ``saved_by`` the lab that saves it, for the messages. A
+    ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False."""
+    path = Path(path)
+    if path.exists():
+        model = load_trained(path, recipe, build)
+        print(f"{what[0].upper() + what[1:]} loaded from {path}")
+        return model
+    if not train_if_missing:
+        raise FileNotFoundError(f"{path} not found: run {saved_by} (it saves {what} there) or pass "
+                                "train_if_missing=True")
+    print(f"{path} not found ({saved_by} saves it there): training {what} here, {how_long}", flush=True)
+    tick = time.perf_counter()
+    model = train()
+    print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
+    if save:
+        save_trained(model, recipe, path)
     return model

@@ -15,7 +15,6 @@ the ones measured on a GPU, or marked unmeasured.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 from course_utils.models.detection.faster_rcnn import small_faster_rcnn
 from course_utils.models.detection.yolo import TinyYOLO, YoloBatches
 from course_utils.ops.yolo import yolo_loss_terms
-from course_utils.training.checkpoints import load_trained, profile_name, save_trained, trained_path
+from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
 from course_utils.training.config import TrainConfig
 from course_utils.training.history import History
 from course_utils.training.loop import train
@@ -138,12 +137,18 @@ def validation_scenes(recipe: FasterRCNNRecipe | YoloRecipe, seed: int = 0) -> t
     return scenes, [scenes.target(i) for i in range(len(scenes))]
 
 
+def detector_settings(recipe: FasterRCNNRecipe) -> dict[str, Any]:
+    """The keyword arguments of ``small_faster_rcnn`` (backbone, anchors, sampling, box head) that a recipe sets
+    (lab 07's Mask R-CNN and keypoint R-CNN take them too)."""
+    r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
+    return {"width": r.width, "depth": r.depth, "out_stride": 4, "anchor_sizes": r.anchors, "representation": r.rep,
+            "rpn_batch_size": r.rpn_batch, "box_batch_size": r.box_batch, "box_positive_fraction": 0.5}
+
+
 def build_faster_rcnn(recipe: FasterRCNNRecipe, num_classes: int) -> nn.Module:
     """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background."""
     r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
-    return small_faster_rcnn(num_classes, r.size, width=r.width, depth=r.depth, out_stride=4,
-                             anchor_sizes=r.anchors, representation=r.rep, rpn_batch_size=r.rpn_batch,
-                             box_batch_size=r.box_batch, box_positive_fraction=0.5)
+    return small_faster_rcnn(num_classes, r.size, **detector_settings(r))
 
 
 def build_yolo(recipe: YoloRecipe, num_classes: int) -> TinyYOLO:
@@ -209,22 +214,11 @@ def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", 
     profile = _profile(profile)
     recipe = FASTER_RCNN[profile.name]
     num_classes = len(scene_config(recipe).detection_classes)
-    path = faster_rcnn_path(profile, folder)
-    if path.exists():
-        model = load_trained(path, recipe, lambda r: build_faster_rcnn(r, num_classes))
-        print(f"Lab 05's Faster R-CNN ({profile.name} recipe) loaded from {path}")
-    else:
-        if not train_if_missing:
-            raise FileNotFoundError(f"{path} not found: run lab 05 (it saves its detector there) or pass "
-                                    "train_if_missing=True")
-        print(f"{path} not found (lab 05 saves it there): training lab 05's Faster R-CNN here with the "
-              f"{profile.name} recipe, {recipe.steps} steps ({_FASTER_RCNN_TIME[profile.name]})", flush=True)
-        tick = time.perf_counter()
-        model, _ = train_faster_rcnn(recipe, profile, progress=progress)
-        print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))
-        if save:
-            save_trained(model, recipe, path)
-    return model.to(profile.device).eval()
+    return load_or_train(faster_rcnn_path(profile, folder), recipe, lambda r: build_faster_rcnn(r, num_classes),
+                         lambda: train_faster_rcnn(recipe, profile, progress=progress)[0],
+                         f"lab 05's Faster R-CNN ({profile.name} recipe)", "lab 05",
+                         f"{recipe.steps} steps ({_FASTER_RCNN_TIME[profile.name]})", train_if_missing, save
+                         ).to(profile.device).eval()
 
 
 __all__ = [
@@ -235,6 +229,7 @@ __all__ = [
     "YoloRecipe",
     "build_faster_rcnn",
     "build_yolo",
+    "detector_settings",
     "faster_rcnn_config",
     "faster_rcnn_path",
     "scene_config",
