@@ -22,7 +22,6 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torchvision.ops import masks_to_boxes
 
 from course_utils import validation
 from course_utils.data.scenes import (
@@ -31,6 +30,8 @@ from course_utils.data.scenes import (
     _Random,
     _stuff_layout,
     _stuff_texture,
+    masks_and_boxes,
+    select,
 )
 
 JOINTS: tuple[str, ...] = ("head", "neck", "left_elbow", "left_hand", "right_elbow", "right_hand", "pelvis",
@@ -97,16 +98,12 @@ class Figures:
 
     def select(self, index: torch.Tensor) -> Figures:
         """The scenes at ``index`` (a 1-D tensor of positions)."""
-        return Figures(self.config, self.images[index], self.semantic[index], self.instances[index],
-                       self.keypoints[index])
+        return select(self, index)
 
     def target(self, i: int) -> dict[str, torch.Tensor]:
         """torchvision-style target of image ``i``: boxes, labels, masks, keypoints (see the module)."""
-        n = int(self.instances[i].max())
-        ids = torch.arange(1, n + 1, device=self.instances.device)
-        masks = self.instances[i][None] == ids[:, None, None]
-        boxes = masks_to_boxes(masks).float() if n else torch.zeros(0, 4, device=masks.device)
-        boxes[:, 2:] += 1.0
+        masks, boxes = masks_and_boxes(self.instances[i])
+        n = len(masks)
         return {"boxes": boxes, "labels": torch.ones(n, dtype=torch.long, device=masks.device),
                 "masks": masks.to(torch.uint8), "keypoints": self.keypoints[i, :n].clone()}
 
