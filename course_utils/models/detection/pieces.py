@@ -13,8 +13,15 @@ and it prints whose each piece is::
 
 Lab 07 (:mod:`~course_utils.models.detection.roi_heads`): ``mask_targets`` and ``mask_loss`` (the mask
 head's training loss, per image then over the batch), ``paste_masks`` (predicted masks pasted into the
-image), ``keypoint_targets`` (the keypoint head's training targets). A lab adds its pieces as fields here
-and to :data:`EXERCISES` (the exercise that checks each), and its model reads them.
+image), ``keypoint_targets`` (the keypoint head's training targets).
+
+A lab adds its pieces as fields here (``None`` by default) and to :data:`EXERCISES` (the exercise that
+checks each), and :func:`~course_utils.models.detection.roi_heads.with_pieces` swaps each torchvision part
+that calls one for a subclass that calls the piece instead, built with the same modules and settings (the
+RoI heads' mask and keypoint branches and the transform's pasting so far; lab 05's anchors, box coder,
+matcher, RoIAlign and NMS would swap ``AnchorGenerator``, ``BoxCoder``, ``Matcher``, ``MultiScaleRoIAlign``
+and the RPN's and RoI heads' ``batched_nms`` the same way). A model built with ``pieces=None`` is
+torchvision's as it is.
 """
 
 from __future__ import annotations

@@ -44,19 +44,29 @@ from course_utils.training.recipes.detection import (
 
 
 @dataclass(frozen=True)
-class MaskRCNNRecipe(FasterRCNNRecipe):
-    """Lab 07's Mask R-CNN: a :class:`FasterRCNNRecipe` (scenes, backbone, sampling, schedule) plus the mask head."""
+class HeadsRecipe(FasterRCNNRecipe):
+    """A :class:`FasterRCNNRecipe` (scenes, backbone, sampling, schedule) with the settings that make a head per
+    RoI affordable on a CPU, where RoIAlign's backward pass and the heads' convs cost the most."""
 
-    mask_layers: tuple[int, ...] = (64, 64)   # widths of the mask head's 3x3 convs on the 14 x 14 RoIAlign features
-    detections: int = 20                      # detections kept per image (the scenes hold at most max_things)
+    out_channels: int | None = None          # 1x1 reduction of the backbone's features (None: 4 x width)
+    sampling_ratio: int = 2                  # RoIAlign samples per bin and axis in the box head
+    detections: int = 20                     # detections kept per image (the scenes hold at most max_things)
 
 
 @dataclass(frozen=True)
-class KeypointRCNNRecipe(FasterRCNNRecipe):
+class MaskRCNNRecipe(HeadsRecipe):
+    """Lab 07's Mask R-CNN: lab 05's recipe plus the mask head."""
+
+    mask_layers: tuple[int, ...] = (64, 64)  # widths of the mask head's 3x3 convs on the 14 x 14 RoIAlign features
+    mask_sampling_ratio: int = 2             # RoIAlign samples per bin and axis in the mask head
+
+
+@dataclass(frozen=True)
+class KeypointRCNNRecipe(HeadsRecipe):
     """Lab 07's keypoint R-CNN on stick figures (``max_things``: figures per scene, at most)."""
 
     keypoint_layers: tuple[int, ...] = (64, 64, 64, 64)   # the keypoint head's 3x3 convs on 14 x 14 features
-    detections: int = 20
+    keypoint_sampling_ratio: int = 2
 
 
 # Lab 07, Mask R-CNN (bench/instance.py). PROVISIONAL: being measured.
@@ -87,18 +97,23 @@ _MASK_RCNN_TIME = {"ci": "about 10-20 s on 2 CPU cores", "cpu": "about 3 min on 
                    "gpu": "unmeasured; tens of minutes on a GPU"}
 
 
+def _heads_settings(r: HeadsRecipe) -> dict:
+    return {**detector_settings(r), "out_channels": r.out_channels, "sampling_ratio": r.sampling_ratio,
+            "detections_per_img": r.detections}
+
+
 def build_mask_rcnn(recipe: MaskRCNNRecipe, num_classes: int, pieces: Pieces | None = None) -> nn.Module:
     """Lab 07's :func:`~course_utils.models.detection.mask_rcnn.small_mask_rcnn` with a recipe's settings."""
     r = _recipe(recipe, MaskRCNNRecipe, "MASK_RCNN")
-    return small_mask_rcnn(num_classes, r.size, mask_layers=r.mask_layers, pieces=pieces,
-                           detections_per_img=r.detections, **detector_settings(r))
+    return small_mask_rcnn(num_classes, r.size, mask_layers=r.mask_layers, mask_sampling_ratio=r.mask_sampling_ratio,
+                           pieces=pieces, **_heads_settings(r))
 
 
 def build_keypoint_rcnn(recipe: KeypointRCNNRecipe, num_keypoints: int, pieces: Pieces | None = None) -> nn.Module:
     """Lab 07's :func:`~course_utils.models.detection.mask_rcnn.small_keypoint_rcnn` (one class: figures)."""
     r = _recipe(recipe, KeypointRCNNRecipe, "KEYPOINT_RCNN")
-    return small_keypoint_rcnn(2, num_keypoints, r.size, keypoint_layers=r.keypoint_layers, pieces=pieces,
-                               detections_per_img=r.detections, **detector_settings(r))
+    return small_keypoint_rcnn(2, num_keypoints, r.size, keypoint_layers=r.keypoint_layers,
+                               keypoint_sampling_ratio=r.keypoint_sampling_ratio, pieces=pieces, **_heads_settings(r))
 
 
 def figure_config(recipe: KeypointRCNNRecipe) -> FigureConfig:
@@ -163,6 +178,7 @@ def trained_mask_rcnn(profile: Profile | str, folder: str | Path = "trained", tr
 
 __all__ = [
     "KEYPOINT_RCNN",
+    "HeadsRecipe",
     "MASK_RCNN",
     "KeypointRCNNRecipe",
     "MaskRCNNRecipe",
