@@ -71,3 +71,91 @@ def test_options_and_errors(tiny_coco, tmp_path):
     (images / "c.png").unlink()
     with pytest.raises(FileNotFoundError, match="c.png"):
         CocoDetection(images, ann)[2]
+
+
+def test_masks_from_polygons_and_rle(tmp_path):
+    """COCO's three encodings of a mask give the same pixels: polygons, uncompressed RLE, compressed RLE."""
+    from pycocotools import mask as mask_api
+
+    from course_utils.data.coco import segmentation_mask
+
+    truth = np.zeros((6, 5), dtype=np.uint8)
+    truth[1:4, 2:5] = 1                                              # rows 1-3, columns 2-4
+    truth[5, 0] = 1
+    runs, last, count = [], 0, 0                                     # column-major runs, starting with 0s
+    for v in truth.flatten(order="F"):
+        if v != last:
+            runs.append(count)
+            last, count = v, 0
+        count += 1
+    runs.append(count)
+    uncompressed = {"counts": runs, "size": [6, 5]}
+    compressed = mask_api.encode(np.asfortranarray(truth))
+    compressed = {"size": compressed["size"], "counts": compressed["counts"].decode()}   # as JSON stores it
+    assert np.array_equal(segmentation_mask(uncompressed, 6, 5), truth)
+    assert np.array_equal(segmentation_mask(compressed, 6, 5), truth)
+    polygons = [[2.0, 1.0, 5.0, 1.0, 5.0, 4.0, 2.0, 4.0], [0.0, 5.0, 1.0, 5.0, 1.0, 6.0, 0.0, 6.0]]
+    assert np.array_equal(segmentation_mask(polygons, 6, 5), truth)                             # two polygons, pixel-edge coordinates
+    with pytest.raises(ValueError, match="at least 3 points"):
+        segmentation_mask([[1.0, 2.0, 3.0, 4.0]], 6, 5)
+    with pytest.raises(ValueError, match="RLE segmentation of size"):
+        segmentation_mask({"counts": runs, "size": [5, 6]}, 6, 5)
+    with pytest.raises(ValueError, match="polygons .* or an RLE dict"):
+        segmentation_mask("1 2 3", 6, 5)
+
+    # the dataset reads all three, and keypoints
+    Image.fromarray(np.zeros((6, 5, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    kps = [2.5, 1.5, 2, 4.0, 3.0, 1, 0, 0, 0]
+    anns = [{"id": i + 1, "image_id": 1, "category_id": 1, "bbox": [0.0, 0.0, 5.0, 6.0], "area": 10.0,
+             "iscrowd": int(i == 1), "segmentation": seg, "keypoints": kps, "num_keypoints": 2}
+            for i, seg in enumerate([polygons, uncompressed, compressed])]
+    data = {"images": [{"id": 1, "file_name": "a.png", "height": 6, "width": 5}], "annotations": anns,
+            "categories": [{"id": 1, "name": "person", "keypoints": ["a", "b", "c"], "skeleton": [[1, 2]]}]}
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    _, target = CocoDetection(tmp_path, tmp_path / "k.json", masks=True, keypoints=True)[0]
+    assert all(np.array_equal(m.numpy(), truth) for m in target["masks"])
+    assert target["keypoints"].shape == (3, 3, 3) and target["keypoints"].dtype == torch.float32
+    assert target["keypoints"][0].tolist() == [[2.5, 1.5, 2.0], [4.0, 3.0, 1.0], [0.0, 0.0, 0.0]]
+    anns[0]["keypoints"] = kps[:6]
+    (tmp_path / "k.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="expected 9"):
+        CocoDetection(tmp_path, tmp_path / "k.json", keypoints=True)[0]
+
+
+def test_keypoints_need_named_keypoints(tiny_coco):
+    images, ann = tiny_coco
+    with pytest.raises(ValueError, match="name their keypoints"):
+        CocoDetection(images, ann, keypoints=True)
+
+
+def test_pretrained_weights_only_from_the_cache(tmp_path, monkeypatch, capsys):
+    """Never a download: with an empty torch cache the function says so and returns None; with the file
+    in the cache it loads it."""
+    import urllib.request
+
+    import torch.hub
+
+    from course_utils.models.pretrained import (
+        cached_weights_path,
+        coco_mask_rcnn_weights,
+    )
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_network)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert coco_mask_rcnn_weights() is None
+    out = capsys.readouterr().out
+    assert "not in the torch cache" in out and str(tmp_path / "torch") in out and "COCO_V1" in out
+    assert list(tmp_path.iterdir()) == []                            # nothing written either
+    from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights
+
+    path = cached_weights_path(MaskRCNN_ResNet50_FPN_Weights.COCO_V1)
+    path.parent.mkdir(parents=True)
+    torch.save({"w": torch.ones(2)}, path)                           # a stand-in for the cached file
+    assert torch.equal(coco_mask_rcnn_weights()["w"], torch.ones(2))
+    with pytest.raises(TypeError, match="weights enum"):
+        cached_weights_path("COCO_V1")

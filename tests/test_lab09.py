@@ -313,7 +313,7 @@ def test_trained_fcn8s_is_saved_then_loaded(tmp_path, capsys):
 
     profile = Profile("ci", torch.device("cpu"))
     first = lab02.trained_fcn8s(profile, folder=tmp_path, progress=False)
-    assert "training lab 02's FCN-8s here" in capsys.readouterr().out
+    assert "training lab 02's FCN-8s (ci recipe) here" in capsys.readouterr().out
     again = lab02.trained_fcn8s(profile, folder=tmp_path, progress=False)
     assert "loaded from" in capsys.readouterr().out
     for a, b in zip(first.state_dict().values(), again.state_dict().values()):

@@ -1,15 +1,17 @@
 """Data for the labs: synthetic scenes, skimage's sample images, real-data folders, and batches.
 
 - ``scenes``: synthetic scenes (stuff and things) with every kind of label, rendered on any device;
+- ``figures``: synthetic stick figures with named joints (keypoints) on the same backgrounds (lab 07);
 - ``datasets``: scenes as a torch ``Dataset`` (torchvision's detection convention) and collate functions;
 - ``batches``: :class:`SceneBatches` (batch ``step`` of scenes) for the training loop;
 - ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data;
   ``coco``: COCO-format detection data (an images folder and an instances JSON).
 """
 
-from course_utils.data.batches import SceneBatches, to_device
+from course_utils.data.batches import FigureBatches, SceneBatches, to_device
 from course_utils.data.coco import CocoDetection
 from course_utils.data.datasets import SceneDataset, collate_detection, collate_segmentation
+from course_utils.data.figures import FigureConfig, Figures, render_figures
 from course_utils.data.folders import VOCFolder
 from course_utils.data.images import OFFLINE_IMAGES, load_image
 from course_utils.data.scenes import (
@@ -20,6 +22,7 @@ from course_utils.data.scenes import (
 )
 
 __all__ = [
-    "CocoDetection", "OFFLINE_IMAGES", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
-    "collate_segmentation", "load_image", "render_scenes", "three_intensity_image", "to_device",
+    "CocoDetection", "FigureBatches", "FigureConfig", "Figures", "OFFLINE_IMAGES", "SceneBatches", "SceneConfig",
+    "SceneDataset", "Scenes", "VOCFolder", "collate_detection", "collate_segmentation", "load_image", "render_figures",
+    "render_scenes", "three_intensity_image", "to_device",
 ]

@@ -2,6 +2,7 @@
 moving (nested) batches to a device.
 
 - :class:`SceneBatches`: ``batches(step) -> (images, targets)``, the same batch for the same step;
+- :class:`FigureBatches`: the same for lab 07's stick figures (targets with keypoints);
 - :func:`batch_stream`: batches from a given step on (what :func:`course_utils.training.train` reads);
 - :func:`to_device`: tensors inside lists, tuples and dicts moved to a device.
 """
@@ -16,6 +17,7 @@ import torch
 
 from course_utils import validation
 from course_utils.config import Profile
+from course_utils.data.figures import FigureConfig, Figures, render_figures
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 
 Batch = tuple[Any, Any]
@@ -51,20 +53,36 @@ class SceneBatches:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + step)
         return torch.randint(self.pool, (self.batch_size,), generator=g).tolist()
 
+    def render(self, indices: list[int] | range) -> Scenes:
+        """The scenes with these sample numbers."""
+        return render_scenes(self.config, indices, self.seed, self.device)
+
     def _render(self, indices: list[int]) -> Scenes:
         if self.pool is None:
-            return render_scenes(self.config, indices, self.seed, self.device)
+            return self.render(indices)
         if self._scenes is None:
-            self._scenes = render_scenes(self.config, range(self.pool), self.seed, self.device)
-        s = self._scenes
-        idx = torch.as_tensor(indices, device=s.images.device)
-        return type(s)(s.config, s.images[idx], s.semantic[idx], s.instances[idx], s.instance_labels[idx])
+            self._scenes = self.render(range(self.pool))
+        return self._scenes.select(torch.as_tensor(indices, device=self._scenes.images.device))
 
     def __call__(self, step: int) -> Batch:
         scenes = self._render(self.indices(step))
         if self.task == "semantic":
             return scenes.images, scenes.semantic
         return list(scenes.images), [scenes.target(i) for i in range(len(scenes))]
+
+
+class FigureBatches(SceneBatches):
+    """:class:`SceneBatches` of stick-figure scenes (:mod:`~course_utils.data.figures`), for lab 07's
+    keypoint R-CNN: ``batches(step) -> (list of 3 x H x W images, list of targets with keypoints)``."""
+
+    def __init__(self, config: FigureConfig, batch_size: int, seed: int = 0, device: torch.device | str = "cpu",
+                 pool: int | None = None, profile: Profile | None = None):
+        if not isinstance(config, FigureConfig):
+            raise TypeError(f"config must be a FigureConfig, got {type(config).__name__}")
+        super().__init__(config, batch_size, seed, device, "detection", pool, profile)  # type: ignore[arg-type]
+
+    def render(self, indices: list[int] | range) -> Figures:  # type: ignore[override]
+        return render_figures(self.config, indices, self.seed, self.device)  # type: ignore[arg-type]
 
 
 def batch_stream(batches: Callable[[int], Batch] | Iterable[Batch], start: int, seed: int):

@@ -5,10 +5,13 @@
 
 Items follow torchvision's detection convention: ``image`` ``3 x H x W`` float32 in [0, 1] and
 ``target`` with ``boxes`` ``N x 4`` float32 XYXY (from COCO's XYWH), ``labels`` ``N`` int64,
-``image_id`` int64, ``area`` ``N`` float32, ``iscrowd`` ``N`` int64 and, with ``masks=True``,
-``masks`` ``N x H x W`` uint8. Boxes with no width or height are dropped, as torchvision's COCO
-reference does. ``contiguous_labels=True`` maps the category ids (COCO's run 1..90 with gaps) to
-``1..K`` in id order; ``dataset.categories`` lists the names by label, ``"background"`` first.
+``image_id`` int64, ``area`` ``N`` float32, ``iscrowd`` ``N`` int64; with ``masks=True``, ``masks``
+``N x H x W`` uint8 (:func:`segmentation_mask`: COCO's polygons, uncompressed RLE, e.g. of crowds, and
+compressed RLE, all through pycocotools' mask API); with ``keypoints=True``, ``keypoints`` ``N x K x 3``
+float32 ``(x, y, v)`` (COCO's visibility: 0 not labelled, 1 labelled but hidden, 2 visible). Boxes
+with no width or height are dropped, as torchvision's COCO reference does. ``contiguous_labels=True``
+maps the category ids (COCO's run 1..90 with gaps) to ``1..K`` in id order; ``dataset.categories`` lists
+the names by label, ``"background"`` first.
 """
 
 from __future__ import annotations
@@ -23,11 +26,41 @@ import torch
 from torch.utils.data import Dataset
 
 
+def segmentation_mask(segmentation: list | dict, height: int, width: int) -> np.ndarray:
+    """An annotation's ``segmentation`` as an ``H x W`` uint8 mask, with pycocotools' mask API.
+
+    COCO stores it as polygons (a list of ``[x1, y1, x2, y2, ...]`` lists, in pixel-edge coordinates;
+    their union), as an uncompressed RLE (``{"counts": [run lengths...], "size": [H, W]}``, column-major
+    runs starting with 0s; crowds use it) or as a compressed RLE (``counts`` a string). Polygons and
+    uncompressed RLE go through ``frPyObjects``, the parts are merged, and ``decode`` gives the mask.
+    """
+    from pycocotools import mask as mask_api
+
+    if isinstance(segmentation, list):
+        if not segmentation or not all(isinstance(p, (list, tuple)) and len(p) >= 6 and len(p) % 2 == 0
+                                       for p in segmentation):
+            raise ValueError("a polygon segmentation must be a list of [x1, y1, x2, y2, ...] lists of at least "
+                             f"3 points, got {str(segmentation)[:80]}")
+        rle = mask_api.merge(mask_api.frPyObjects([[float(v) for v in p] for p in segmentation], height, width))
+    elif isinstance(segmentation, dict) and set(segmentation) >= {"counts", "size"}:
+        if list(segmentation["size"]) != [height, width]:
+            raise ValueError(f"an RLE segmentation of size {segmentation['size']} in an image of {height} x {width}")
+        counts = segmentation["counts"]
+        if isinstance(counts, list):
+            rle = mask_api.frPyObjects(segmentation, height, width)
+        else:
+            rle = {"size": [height, width], "counts": counts.encode() if isinstance(counts, str) else counts}
+    else:
+        raise ValueError("a segmentation must be polygons (a list of coordinate lists) or an RLE dict with "
+                         f"'counts' and 'size', got {type(segmentation).__name__}")
+    return np.ascontiguousarray(mask_api.decode(rle), dtype=np.uint8)
+
+
 class CocoDetection(Dataset):
     """Item ``i`` is ``(image, target)`` of the ``i``-th image (by image id) of a COCO JSON."""
 
     def __init__(self, root: str | Path, ann_file: str | Path, masks: bool = False, contiguous_labels: bool = True,
-                 skip_empty: bool = False, transforms: Callable | None = None):
+                 skip_empty: bool = False, transforms: Callable | None = None, keypoints: bool = False):
         from pycocotools.coco import COCO
 
         self.root, ann_file = Path(root), Path(ann_file)
@@ -43,7 +76,12 @@ class CocoDetection(Dataset):
         self.ids = sorted(self.coco.getImgIds())
         if skip_empty:
             self.ids = [i for i in self.ids if self.coco.getAnnIds(imgIds=i, iscrowd=None)]
-        self.masks, self.transforms = masks, transforms
+        self.masks, self.keypoints, self.transforms = masks, keypoints, transforms
+        names = {tuple(self.coco.cats[c].get("keypoints", ())) for c in cat_ids} - {()}
+        if keypoints and len(names) != 1:
+            raise ValueError("keypoints=True needs the categories to name their keypoints (COCO's 'keypoints' list), "
+                             f"all the same; found {sorted(names) or 'none'}")
+        self.keypoint_names: tuple[str, ...] = names.pop() if len(names) == 1 else ()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -78,8 +116,17 @@ class CocoDetection(Dataset):
         }
         if self.masks:
             shape = (len(anns), info["height"], info["width"])
-            target["masks"] = torch.from_numpy(np.stack([self.coco.annToMask(a) for a in anns])) if anns \
+            target["masks"] = torch.from_numpy(np.stack([
+                segmentation_mask(a["segmentation"], info["height"], info["width"]) for a in anns])) if anns \
                 else torch.zeros(shape, dtype=torch.uint8)
+        if self.keypoints:
+            k = len(self.keypoint_names)
+            for a in anns:
+                if len(a.get("keypoints", [])) != 3 * k:
+                    raise ValueError(f"annotation {a.get('id')} of image {image_id} has {len(a.get('keypoints', []))} "
+                                     f"keypoint values; expected {3 * k} (x, y, v for each of {k} keypoints)")
+            target["keypoints"] = torch.tensor([a["keypoints"] for a in anns],
+                                               dtype=torch.float32).reshape(len(anns), k, 3)
         return target
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -19,6 +19,7 @@ the device (a GPU renders thousands of scenes per second, so data never starves 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -188,6 +189,24 @@ def _shape_mask(shape: str, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 # ---- rendering -------------------------------------------------------------------------------
+def masks_and_boxes(instances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Masks ``N x H x W`` bool of the instance ids ``1..N`` of an ``H x W`` instance map, and their boxes
+    ``N x 4`` float32 XYXY in pixel-edge coordinates (``x2``, ``y2`` exclusive)."""
+    n = int(instances.max()) if instances.numel() else 0
+    ids = torch.arange(1, n + 1, device=instances.device)
+    masks = instances[None] == ids[:, None, None]
+    boxes = masks_to_boxes(masks).float() if n else torch.zeros(0, 4, device=masks.device)
+    boxes[:, 2:] += 1.0
+    return masks, boxes
+
+
+def select(batch: object, index: torch.Tensor) -> object:
+    """The samples at ``index`` of a batch dataclass whose first field is its config and the others tensors
+    with the batch first (:class:`Scenes`, :class:`~course_utils.data.figures.Figures`)."""
+    config, *tensors = (getattr(batch, f.name) for f in dataclasses.fields(batch))
+    return type(batch)(config, *(t[index] for t in tensors))
+
+
 @dataclass
 class Scenes:
     """A batch of rendered scenes (see the module docstring for the shapes)."""
@@ -205,13 +224,14 @@ class Scenes:
     def panoptic(self) -> torch.Tensor:
         return torch.stack([self.semantic, self.instances], -1)
 
+    def select(self, index: torch.Tensor) -> Scenes:
+        """The scenes at ``index`` (a 1-D tensor of positions)."""
+        return select(self, index)
+
     def target(self, i: int) -> dict[str, torch.Tensor]:
         """torchvision-style target of image ``i``: boxes, labels, masks, semantic, panoptic."""
-        n = int(self.instances[i].max())
-        ids = torch.arange(1, n + 1, device=self.instances.device)
-        masks = (self.instances[i][None] == ids[:, None, None])
-        boxes = masks_to_boxes(masks).float() if n else torch.zeros(0, 4, device=masks.device)
-        boxes[:, 2:] += 1.0  # pixel-edge convention: x2, y2 are exclusive
+        masks, boxes = masks_and_boxes(self.instances[i])
+        n = len(masks)
         return {
             "boxes": boxes,
             "labels": self.instance_labels[i, :n].clone(),

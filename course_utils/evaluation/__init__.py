@@ -6,7 +6,7 @@
 - ``panoptic``: panoptic quality as COCO's panopticapi defines it, and the segments that cost it (lab 08).
 """
 
-from course_utils.evaluation.detection import average_precision, box_map, coco_map, coco_map_from_ious
+from course_utils.evaluation.detection import average_precision, box_map, coco_map, coco_map_from_ious, instance_map
 from course_utils.evaluation.panoptic import (
     VOID,
     panoptic_quality,
@@ -28,6 +28,6 @@ from course_utils.evaluation.segmentation import (
 )
 
 __all__ = ["VOID", "average_precision", "boundary_f1", "boundary_f1_per_image", "box_map", "class_boundaries",
-           "coco_map", "coco_map_from_ious", "confusion_matrix",
+           "coco_map", "coco_map_from_ious", "confusion_matrix", "instance_map",
            "match_clusters", "mean_iou", "mean_over_present", "panoptic_quality", "panoptic_stats", "per_class_iou",
            "pixel_accuracy", "predict", "segment_errors", "segmentation_scores"]

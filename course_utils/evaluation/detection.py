@@ -205,3 +205,33 @@ def box_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str
                   [{k: t[k].detach().cpu() for k in ("boxes", "labels")} for t in targets])
     out = metric.compute()
     return {"map": float(out["map"]), "map_50": float(out["map_50"])}
+
+
+def instance_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dict[str, torch.Tensor]],
+                 threshold: float = 0.5) -> dict[str, float]:
+    """COCO box and mask mAP of instance segmentations by torchmetrics' ``MeanAveragePrecision``
+    (``iou_type=("bbox", "segm")``, pycocotools).
+
+    ``preds[i]``: ``boxes``, ``scores``, ``labels`` and ``masks`` (``N x H x W`` bool, or a Mask R-CNN's
+    ``N x 1 x H x W`` probabilities, kept where ``> threshold``); ``targets[i]``: ``boxes``, ``labels``,
+    ``masks`` ``M x H x W``. Returns ``{"map", "map_50"}`` (boxes) and ``{"mask_map", "mask_map_50"}``.
+    """
+    from course_utils.models.detection.mask_rcnn import instance_masks
+
+    _check(preds, targets)
+    preds, targets = instance_masks(preds, threshold), instance_masks(targets, 0.5)
+    for i, (p, t) in enumerate(zip(preds, targets)):
+        if len(p["masks"]) != len(p["boxes"]) or len(t["masks"]) != len(t["boxes"]):
+            raise ValueError(f"image {i}: one mask per box expected, got {len(p['masks'])} masks for "
+                             f"{len(p['boxes'])} predicted boxes, {len(t['masks'])} for {len(t['boxes'])} true ones")
+        if p["masks"].shape[1:] != t["masks"].shape[1:]:
+            raise ValueError(f"image {i}: predicted masks are {tuple(p['masks'].shape[1:])}, true ones "
+                             f"{tuple(t['masks'].shape[1:])}: paste the predictions into the image first")
+    from torchmetrics.detection import MeanAveragePrecision
+
+    metric = MeanAveragePrecision(box_format="xyxy", iou_type=("bbox", "segm"), backend="pycocotools")
+    metric.update([{k: p[k].detach().cpu() for k in ("boxes", "scores", "labels", "masks")} for p in preds],
+                  [{k: t[k].detach().cpu() for k in ("boxes", "labels", "masks")} for t in targets])
+    out = metric.compute()
+    return {"map": float(out["bbox_map"]), "map_50": float(out["bbox_map_50"]),
+            "mask_map": float(out["segm_map"]), "mask_map_50": float(out["segm_map_50"])}

@@ -169,13 +169,22 @@ def check(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED) ->
         raise CheckFailed(result.message)
 
 
-def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on."""
+def choose(exercise_id: str, fn: Callable[..., Any]) -> tuple[Callable[..., Any], CheckResult]:
+    """:func:`fallback`'s choice, without its notice: ``(fn, result)`` if ``fn`` passes its check, else
+    ``(the reference, result)``; in strict mode a failure raises :class:`CheckFailed`."""
     result = evaluate(exercise_id, fn)
     if result.passed:
-        return fn
+        return fn, result
     if strict():
         raise CheckFailed(result.message)
+    return catalogue.get_exercise(exercise_id).reference, result
+
+
+def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on."""
+    chosen, result = choose(exercise_id, fn)
+    if result.passed:
+        return chosen
     print(wrapped(f"ℹ️  Using the reference solution for {exercise_id}: your version does not pass its check "
                   f"yet ({result.status.replace('_', ' ')}). The rest of the lab still runs."))
-    return catalogue.get_exercise(exercise_id).reference
+    return chosen

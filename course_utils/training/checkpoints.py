@@ -101,25 +101,22 @@ def load_trained(path: str | Path, recipe: Any, build: Callable[[Any], torch.nn.
     return model
 
 
-def load_or_train(path: Path, recipe: Any, build: Callable[[Any], torch.nn.Module],
-                  train: Callable[[], torch.nn.Module], lab: str, what: str, noun: str, steps: int, duration: str,
-                  profile_name: str, train_if_missing: bool = True, save: bool = True) -> torch.nn.Module:
-    """The model lab ``lab`` saved at ``path`` (:func:`load_trained` with ``build``), or, when the file is missing,
-    ``train()`` run here (with a printed line saying so, ``steps`` steps taking ``duration``) and saved there when
-    ``save``. ``what`` names the model in messages ("Faster R-CNN"), ``noun`` what the lab saves ("detector").
-
-    Raises ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False, and ``ValueError`` when
-    the file holds a model trained with another recipe.
-    """
+def load_or_train(path: str | Path, recipe: Any, build: Callable[[Any], torch.nn.Module],
+                  train: Callable[[], torch.nn.Module], what: str, saved_by: str, how_long: str,
+                  train_if_missing: bool = True, save: bool = True) -> torch.nn.Module:
+    """The model a lab saved at ``path`` (:func:`load_trained` with ``recipe`` and ``build``), or, when the file is
+    missing, ``train()`` (a printed line says so, ``how_long`` it takes and how long it took) saved there when
+    ``save``. ``what`` names the model and ``saved_by`` the lab that saves it, for the messages. A
+    ``FileNotFoundError`` when the file is missing and ``train_if_missing`` is False."""
+    path = Path(path)
     if path.exists():
         model = load_trained(path, recipe, build)
-        print(f"Lab {lab}'s {what} ({profile_name} recipe) loaded from {path}")
+        print(f"{what[0].upper() + what[1:]} loaded from {path}")
         return model
     if not train_if_missing:
-        raise FileNotFoundError(f"{path} not found: run lab {lab} (it saves its {noun} there) or pass "
+        raise FileNotFoundError(f"{path} not found: run {saved_by} (it saves {what} there) or pass "
                                 "train_if_missing=True")
-    print(f"{path} not found (lab {lab} saves it there): training lab {lab}'s {what} here with the "
-          f"{profile_name} recipe, {steps} steps ({duration})", flush=True)
+    print(f"{path} not found ({saved_by} saves it there): training {what} here, {how_long}", flush=True)
     tick = time.perf_counter()
     model = train()
     print(f"trained in {time.perf_counter() - tick:.0f} s" + (f"; saved to {path}" if save else ""))

@@ -1,11 +1,19 @@
-"""Detectors for labs 05 and 06: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
-a tiny YOLOv1 (their measured recipes: :mod:`course_utils.training.recipes.detection`)."""
+"""Detectors for labs 05-07: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
+a tiny YOLOv1, a small Mask R-CNN and keypoint R-CNN (which can run the student's own pieces:
+:mod:`~course_utils.models.detection.pieces`); their measured recipes are in
+:mod:`course_utils.training.recipes`."""
 
 from course_utils.models.detection.faster_rcnn import (
     SmallBackbone,
     detect,
     small_faster_rcnn,
 )
+from course_utils.models.detection.mask_rcnn import (
+    instance_masks,
+    small_keypoint_rcnn,
+    small_mask_rcnn,
+)
+from course_utils.models.detection.pieces import Pieces, choose_pieces
 from course_utils.models.detection.rcnn import (
     RCNN,
     FastRCNN,
@@ -19,5 +27,6 @@ from course_utils.models.detection.yolo import (
     yolo_detect,
 )
 
-__all__ = ["RCNN", "FastRCNN", "SmallBackbone", "TinyYOLO", "YoloBatches", "detect", "detection_loss", "grid_targets",
-           "proposal_targets", "small_faster_rcnn", "yolo_detect"]
+__all__ = ["RCNN", "FastRCNN", "Pieces", "SmallBackbone", "TinyYOLO", "YoloBatches", "choose_pieces", "detect",
+           "detection_loss", "grid_targets", "instance_masks", "proposal_targets", "small_faster_rcnn",
+           "small_keypoint_rcnn", "small_mask_rcnn", "yolo_detect"]

@@ -14,7 +14,8 @@ resizing the images to 800 pixels (the default), which would make training 20x s
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -68,6 +69,11 @@ class SmallBackbone(nn.Module):
                                         nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
         self.out_channels = fpn_channels if fpn else (out_channels or widths[-1])
 
+    @property
+    def feature_names(self) -> list[str]:
+        """The keys of :meth:`forward`'s feature maps (what a ``MultiScaleRoIAlign`` pools from)."""
+        return ["0", "1", "2"] if self.fpn is not None else ["0"]
+
     def forward(self, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]:
         features = []
         for stage in self.stages:
@@ -84,7 +90,9 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
                       representation: int = 256, rpn_batch_size: int = 64, rpn_positive_fraction: float = 0.5,
                       box_batch_size: int = 64, box_positive_fraction: float = 0.5,
                       rpn_pre_nms_top_n: tuple[int, int] = (600, 300), rpn_post_nms_top_n: tuple[int, int] = (300, 100),
-                      box_score_thresh: float = 0.01, detections_per_img: int = 100) -> FasterRCNN:
+                      box_score_thresh: float = 0.01, detections_per_img: int = 100,
+                      detector: Callable[..., FasterRCNN] = FasterRCNN,
+                      heads: Callable[[SmallBackbone], Mapping[str, Any]] | None = None) -> FasterRCNN:
     """torchvision ``FasterRCNN`` with a :class:`SmallBackbone`, for ``image_size`` pixel images.
 
     The defaults are lab 05's measured CPU recipe for 96-pixel scenes (stride-4 features: the shapes
@@ -103,6 +111,9 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
         rpn_batch_size, rpn_positive_fraction: anchors sampled per image for the RPN losses.
         box_batch_size, box_positive_fraction: proposals sampled per image for the box head losses.
         rpn_pre_nms_top_n, rpn_post_nms_top_n: proposals kept (train, test) before / after the RPN's NMS.
+        detector, heads: the class built and its extra keyword arguments, made from the backbone by
+            ``heads(backbone)``: how :func:`~course_utils.models.detection.mask_rcnn.small_mask_rcnn`
+            builds torchvision's ``MaskRCNN`` (a ``FasterRCNN`` with a mask head) on this model.
     """
     validation.integer("num_classes", num_classes, minimum=2)
     validation.integer("image_size", image_size, minimum=16)
@@ -115,13 +126,12 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
                              f"got {len(sizes)}")
         k = len(sizes) // 3
         per_level = tuple(sizes[i * k:(i + 1) * k] for i in range(3))
-        names = ["0", "1", "2"]
     else:
-        per_level, names = (sizes,), ["0"]
+        per_level = (sizes,)
     anchors = AnchorGenerator(per_level, (ratios,) * len(per_level))
-    roi_pool = MultiScaleRoIAlign(names, output_size=7, sampling_ratio=sampling_ratio)
+    roi_pool = MultiScaleRoIAlign(backbone.feature_names, output_size=7, sampling_ratio=sampling_ratio)
     head = TwoMLPHead(backbone.out_channels * 7 * 7, representation)
-    return FasterRCNN(
+    return detector(
         backbone, min_size=image_size, max_size=image_size,
         image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25],
         rpn_anchor_generator=anchors, rpn_batch_size_per_image=rpn_batch_size,
@@ -130,7 +140,8 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
         rpn_post_nms_top_n_train=rpn_post_nms_top_n[0], rpn_post_nms_top_n_test=rpn_post_nms_top_n[1],
         box_roi_pool=roi_pool, box_head=head, box_predictor=FastRCNNPredictor(representation, num_classes),
         box_batch_size_per_image=box_batch_size, box_positive_fraction=box_positive_fraction,
-        box_score_thresh=box_score_thresh, box_detections_per_img=detections_per_img)
+        box_score_thresh=box_score_thresh, box_detections_per_img=detections_per_img,
+        **(heads(backbone) if heads is not None else {}))
 
 
 def detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], batch_size: int = 16) -> list[dict]:

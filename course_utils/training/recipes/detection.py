@@ -143,12 +143,18 @@ def validation_scenes(recipe: FasterRCNNRecipe | YoloRecipe, seed: int = 0) -> t
     return scenes, [scenes.target(i) for i in range(len(scenes))]
 
 
+def detector_settings(recipe: FasterRCNNRecipe) -> dict[str, Any]:
+    """The keyword arguments of ``small_faster_rcnn`` (backbone, anchors, sampling, box head) that a recipe sets
+    (lab 07's Mask R-CNN and keypoint R-CNN take them too)."""
+    r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
+    return {"width": r.width, "depth": r.depth, "out_stride": 4, "anchor_sizes": r.anchors, "representation": r.rep,
+            "rpn_batch_size": r.rpn_batch, "box_batch_size": r.box_batch, "box_positive_fraction": 0.5}
+
+
 def build_faster_rcnn(recipe: FasterRCNNRecipe, num_classes: int) -> nn.Module:
     """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background."""
     r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
-    return small_faster_rcnn(num_classes, r.size, width=r.width, depth=r.depth, out_stride=4,
-                             anchor_sizes=r.anchors, representation=r.rep, rpn_batch_size=r.rpn_batch,
-                             box_batch_size=r.box_batch, box_positive_fraction=0.5)
+    return small_faster_rcnn(num_classes, r.size, **detector_settings(r))
 
 
 def build_yolo(recipe: YoloRecipe, num_classes: int) -> TinyYOLO:
@@ -214,11 +220,11 @@ def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", 
     profile = _profile(profile)
     recipe = FASTER_RCNN[profile.name]
     num_classes = len(scene_config(recipe).detection_classes)
-    model = load_or_train(faster_rcnn_path(profile, folder), recipe, lambda r: build_faster_rcnn(r, num_classes),
-                          lambda: train_faster_rcnn(recipe, profile, progress=progress)[0], "05", "Faster R-CNN",
-                          "detector", recipe.steps, _FASTER_RCNN_TIME[profile.name], profile.name, train_if_missing,
-                          save)
-    return model.to(profile.device).eval()
+    return load_or_train(faster_rcnn_path(profile, folder), recipe, lambda r: build_faster_rcnn(r, num_classes),
+                         lambda: train_faster_rcnn(recipe, profile, progress=progress)[0],
+                         f"lab 05's Faster R-CNN ({profile.name} recipe)", "lab 05",
+                         f"{recipe.steps} steps ({_FASTER_RCNN_TIME[profile.name]})", train_if_missing, save
+                         ).to(profile.device).eval()
 
 
 __all__ = [
@@ -229,6 +235,7 @@ __all__ = [
     "YoloRecipe",
     "build_faster_rcnn",
     "build_yolo",
+    "detector_settings",
     "faster_rcnn_config",
     "faster_rcnn_path",
     "scene_config",

@@ -116,6 +116,7 @@ def trained_fcn8s(profile: Profile | str, folder: str | Path = "trained", train_
     profile = profile if isinstance(profile, Profile) else Profile(profile_name(profile), get_device())
     recipe = FCN[profile.name]
     model = load_or_train(fcn8s_path(profile, folder), recipe, build_fcn8s,
-                          lambda: train_fcn8s(recipe, profile, progress=progress)[0], "02", "FCN-8s", "FCN-8s",
-                          recipe.steps, _FCN8S_TIME[profile.name], profile.name, train_if_missing, save)
+                          lambda: train_fcn8s(recipe, profile, progress=progress)[0],
+                          f"lab 02's FCN-8s ({profile.name} recipe)", "lab 02",
+                          f"{recipe.steps} steps ({_FCN8S_TIME[profile.name]})", train_if_missing, save)
     return model.to(profile.device).eval()
