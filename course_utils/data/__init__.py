@@ -3,13 +3,18 @@
 - ``scenes``: synthetic scenes (stuff and things) with every kind of label, rendered on any device;
 - ``datasets``: scenes as a torch ``Dataset`` (torchvision's detection convention) and collate functions;
 - ``batches``: :class:`SceneBatches` (batch ``step`` of scenes) for the training loop;
+- ``yolo``: YOLO's grid targets of the scenes and :class:`YoloBatches` (lab 06);
 - ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data;
   ``coco``: COCO-format detection data (an images folder and an instances JSON).
 """
 
 from course_utils.data.batches import SceneBatches, to_device
 from course_utils.data.coco import CocoDetection
-from course_utils.data.datasets import SceneDataset, collate_detection, collate_segmentation
+from course_utils.data.datasets import (
+    SceneDataset,
+    collate_detection,
+    collate_segmentation,
+)
 from course_utils.data.folders import VOCFolder
 from course_utils.data.images import OFFLINE_IMAGES, load_image
 from course_utils.data.scenes import (
@@ -18,8 +23,10 @@ from course_utils.data.scenes import (
     render_scenes,
     three_intensity_image,
 )
+from course_utils.data.yolo import YoloBatches, grid_targets
 
 __all__ = [
-    "CocoDetection", "OFFLINE_IMAGES", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "collate_detection",
-    "collate_segmentation", "load_image", "render_scenes", "three_intensity_image", "to_device",
+    "OFFLINE_IMAGES", "CocoDetection", "SceneBatches", "SceneConfig", "SceneDataset", "Scenes", "VOCFolder", "YoloBatches",
+    "collate_detection", "collate_segmentation", "grid_targets", "load_image", "render_scenes", "three_intensity_image",
+    "to_device",
 ]
