@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parent.parent
 #: lab -> why it has no notebook yet
 NOTEBOOK_PENDING: dict[str, str] = {
     "07": "issue 19: the lab-07 exercises (course_utils/exercises/lab07.py) land before solutions/07_*.ipynb",
-    "08": "issue 24: the lab-08 exercises and metric land before solutions/08_*.ipynb (it waits for lab 07's model)",
 }
 
 
