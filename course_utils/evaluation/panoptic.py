@@ -272,23 +272,26 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable
 
 
 def torchmetrics_panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable[int],
-                                  stuffs: Iterable[int]) -> dict:
+                                  stuffs: Iterable[int], per_class: bool = False) -> dict:
     """The same figures by torchmetrics' ``PanopticQuality`` (its own definition, see the module docstring):
-    ``{"pq", "sq", "rq": float, "per_class": {category: {"pq", "sq", "rq": float}}}``, predicted void (and
-    any unknown predicted category) allowed. Arguments as :func:`panoptic_quality`."""
+    ``{"pq", "sq", "rq": float}``, and with ``per_class`` also ``"per_class": {category: {"pq", "sq", "rq"}}``
+    (torchmetrics gives 0, not NaN, to a category with no segment). Predicted void (and any unknown predicted
+    category) is allowed. Arguments as :func:`panoptic_quality`."""
     from torchmetrics.detection import PanopticQuality
 
     p, t, things_, stuffs_ = _inputs(preds, target, things, stuffs)
     overall = PanopticQuality(set(things_), set(stuffs_), allow_unknown_preds_category=True, return_sq_and_rq=True)
-    per_class = PanopticQuality(set(things_), set(stuffs_), allow_unknown_preds_category=True, return_sq_and_rq=True,
-                                return_per_class=True)
     overall.update(p, t)
-    per_class.update(p, t)
     pq, sq, rq = (float(v) for v in overall.compute())
-    rows = per_class.compute()                      # things first, then stuffs, each ascending
-    return {"pq": pq, "sq": sq, "rq": rq,
-            "per_class": {c: dict(zip(("pq", "sq", "rq"), (float(v) for v in rows[k])))
-                          for k, c in enumerate(things_ + stuffs_)}}
+    result: dict = {"pq": pq, "sq": sq, "rq": rq}
+    if per_class:
+        by_class = PanopticQuality(set(things_), set(stuffs_), allow_unknown_preds_category=True,
+                                   return_sq_and_rq=True, return_per_class=True)
+        by_class.update(p, t)
+        rows = by_class.compute()                   # things first, then stuffs, each ascending
+        result["per_class"] = {c: dict(zip(("pq", "sq", "rq"), (float(v) for v in rows[k])))
+                               for k, c in enumerate(things_ + stuffs_)}
+    return result
 
 
 # ---- what went wrong, segment by segment -----------------------------------------------------

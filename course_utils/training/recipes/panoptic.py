@@ -28,6 +28,7 @@ from torch import nn
 from course_utils import validation
 from course_utils.config import Profile
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
+from course_utils.models.detection import detect
 from course_utils.models.detection.mask_rcnn import instance_masks
 from course_utils.ops.panoptic import merge_panoptic
 from course_utils.training.recipes.detection import _profile
@@ -98,15 +99,9 @@ def instance_predictions(model: nn.Module, images: torch.Tensor, scenes: SceneCo
     """``B x 3 x H x W`` images -> per image ``{"masks": N x H x W bool, "scores": N, "labels": N}`` (cpu)
     from lab 07's Mask R-CNN, its detection labels ``1..T`` turned into the scenes' thing category ids."""
     validation.tensor("images", images, ndim=4, dtypes="float")
-    device = next(model.parameters()).device
     offset = len(scenes.stuff) - 1                 # detection label l is category l - 1 + len(stuff)
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(images), batch_size):
-            detections = model(list(images[i:i + batch_size].to(device)))
-            for d in instance_masks([{k: v.cpu() for k, v in d.items()} for d in detections], mask_threshold):
-                out.append({"masks": d["masks"], "scores": d["scores"].float(), "labels": d["labels"] + offset})
-    return out
+    return [{"masks": d["masks"], "scores": d["scores"].float(), "labels": d["labels"] + offset}
+            for d in instance_masks(detect(model, images, batch_size), mask_threshold)]
 
 
 def panoptic_predictions(semantic: torch.Tensor, instances: Sequence[dict[str, torch.Tensor]], things: Sequence[int],
