@@ -33,6 +33,7 @@ import torch
 from course_utils.config import Profile, get_device, profile_name
 from course_utils.data import render_scenes
 from course_utils.evaluation.detection import box_map
+from course_utils.evaluation.timing import images_per_second, seconds_per_call
 from course_utils.models.detection import detect, yolo_detect
 from course_utils.training.checkpoints import save_trained
 from course_utils.training.recipes import detection as recipes
@@ -48,23 +49,13 @@ def load() -> float:
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else float("nan")
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def predict(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_size: int = 16) -> list[dict]:
     return yolo_detect(model, images, batch_size=batch_size) if kind == "yolo" else detect(model, images, batch_size)
 
 
-def images_per_s(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_size: int, device: torch.device) -> float:
+def images_per_s(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_size: int) -> float:
     """Detection throughput (network and decoding / post-processing, results on the CPU), after a warm-up batch."""
-    predict(kind, model, images[:batch_size], batch_size)
-    sync(device)
-    tick = time.perf_counter()
-    predict(kind, model, images, batch_size)
-    sync(device)
-    return len(images) / (time.perf_counter() - tick)
+    return images_per_second(lambda batch: predict(kind, model, batch, batch_size), images, batch_size)
 
 
 def bench_detector(kind: str, profile: str, p: recipes.FasterRCNNRecipe | recipes.YoloRecipe, device: torch.device, seed: int, eval_every: int,
@@ -134,7 +125,7 @@ def bench_compare(profile: str, settings: dict[str, Any], models: dict[str, torc
     for kind in ("yolo", "faster_rcnn"):
         model = (models.get(kind) or build[kind]()).to(device)
         for b in (1, 16):
-            rates[kind, b] = images_per_s(kind, model, val.images, b, device)
+            rates[kind, b] = images_per_s(kind, model, val.images, b)
     for b in (1, 16):
         print(f"batch {b:2d}: YOLO {rates['yolo', b]:7.1f} images/s, Faster R-CNN {rates['faster_rcnn', b]:7.1f} "
               f"images/s ({rates['yolo', b] / rates['faster_rcnn', b]:.1f}x) on {device}, {len(val)} scenes "
@@ -160,11 +151,8 @@ def bench_rcnn_speed(profile: str, images: torch.Tensor, proposals: list[torch.T
     for name, model in (("rcnn", RCNN(4)), ("fast", FastRCNN(4))):
         model.eval()
         with torch.no_grad():
-            model(images[:1], proposals[:1])                      # warm-up
-            tick = time.perf_counter()
-            for i in range(len(images)):
-                model(images[i:i + 1], proposals[i:i + 1])
-            seconds[name] = time.perf_counter() - tick
+            seconds[name] = len(images) * seconds_per_call(lambda i, m=model: m(images[i:i + 1], proposals[i:i + 1]),
+                                                           len(images))
     k = sum(len(p) for p in proposals) / len(proposals)
     print(f"R-CNN-style {seconds['rcnn'] / len(images) * 1000:.1f} ms/image, Fast R-CNN-style "
           f"{seconds['fast'] / len(images) * 1000:.1f} ms/image ({k:.0f} proposals/image)")

@@ -226,3 +226,18 @@ def test_recipes_take_overrides_of_their_own_types():
         with_overrides(FCN["ci"], ["stepz=3"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         FCN["ci"].steps = 3
+
+
+def test_timing_counts_every_call_after_the_warm_up():
+    import time
+
+    from course_utils.evaluation.timing import images_per_second, seconds_per_call
+
+    calls = []
+    seconds = seconds_per_call(lambda i: (calls.append(i), time.sleep(0.01)), 3, warmup=2)
+    assert calls == [0, 0, 0, 1, 2] and 0.009 < seconds < 0.5
+    batches = []
+    rate = images_per_second(lambda b: batches.append(len(b)), torch.zeros(10, 3, 4, 4), batch_size=4)
+    assert batches == [4, 4, 4, 2] and rate > 0                # a warm-up batch, then 4 + 4 + 2 images
+    with pytest.raises(ValueError, match="images is empty"):
+        images_per_second(lambda b: None, torch.zeros(0, 3, 4, 4))

@@ -80,4 +80,33 @@ def test_segment_errors_drawn_one_row_each_with_the_reason():
     late = [e for e in errors if e.image == 1]
     with pytest.raises(ValueError, match="pass the maps"):
         viz.show_segment_errors(late, pred[0], target[0], names)
+def test_yolo_grid_lines_and_shaded_cells():
+    _, ax = plt.subplots()
+    viz.show_image(torch.rand(3, 96, 64), ax)
+    viz.draw_grid(ax, 4, (96, 64), cells=[(0, 3), (2, 1)])
+    rows = sorted(line.get_ydata()[0] for line in ax.lines if line.get_ydata()[0] == line.get_ydata()[1])
+    assert rows == [23.5, 47.5, 71.5]                       # 3 inner row lines of 24-pixel cells, pixel centres at ints
+    shaded = sorted((p.get_x(), p.get_y(), p.get_width(), p.get_height()) for p in ax.patches)
+    assert shaded == [(15.5, 47.5, 16.0, 24.0), (47.5, -0.5, 16.0, 24.0)]   # (row 2, col 1) and (row 0, col 3)
+    with pytest.raises(ValueError, match=r"cells must be \(row, col\) pairs in 0 \.\. 3"):
+        viz.draw_grid(ax, 4, 96, cells=[(4, 0)])
+    plt.close("all")
+
+
+def test_loss_parts_one_panel_each_block_means():
+    from course_utils.training.history import History
+    from course_utils.viz.training import part_title, plot_loss_parts
+
+    history = History()
+    for step in range(1, 101):
+        history.record(step, 3.0, {"loss_objectness": float(step), "loss_rpn_box_reg": 1.0})
+    axes = plot_loss_parts(history, points=10)
+    assert [ax.get_title() for ax in axes] == ["objectness", "rpn box reg"]
+    x, y = axes[0].lines[0].get_data()
+    assert list(x) == list(range(10, 101, 10))               # the last step of each block of 10
+    assert list(y) == [5.5 + 10 * k for k in range(10)]      # the mean of steps 1..10, 11..20, ...
+    assert axes[0].get_yscale() == "log"
+    assert part_title("no_object") == "no object"
+    with pytest.raises(ValueError, match="history.parts is empty"):
+        plot_loss_parts(History())
     plt.close("all")

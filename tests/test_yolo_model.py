@@ -9,12 +9,8 @@ import torch
 
 from course_utils.config import Profile
 from course_utils.data import SceneConfig, render_scenes
-from course_utils.models.detection import (
-    TinyYOLO,
-    YoloBatches,
-    grid_targets,
-    yolo_detect,
-)
+from course_utils.data.yolo import YoloBatches, grid_targets
+from course_utils.models.detection import TinyYOLO, yolo_detect
 from course_utils.training import checkpoints
 from course_utils.training.recipes import detection as recipes
 from course_utils.ops.yolo import decode, yolo_loss, yolo_loss_terms

@@ -4,6 +4,7 @@
 - ``figures``: synthetic stick figures with named joints (keypoints) on the same backgrounds (lab 07);
 - ``datasets``: scenes as a torch ``Dataset`` (torchvision's detection convention) and collate functions;
 - ``batches``: :class:`SceneBatches` (batch ``step`` of scenes) for the training loop;
+- ``yolo``: YOLO's grid targets of the scenes and :class:`YoloBatches` (lab 06);
 - ``images``: skimage's sample images that load offline; ``folders``: VOC-style folders of real data;
   ``coco``: COCO-format detection data (an images folder and an instances JSON).
 """
@@ -20,9 +21,10 @@ from course_utils.data.scenes import (
     render_scenes,
     three_intensity_image,
 )
+from course_utils.data.yolo import YoloBatches, grid_targets
 
 __all__ = [
     "CocoDetection", "FigureBatches", "FigureConfig", "Figures", "OFFLINE_IMAGES", "SceneBatches", "SceneConfig",
-    "SceneDataset", "Scenes", "VOCFolder", "collate_detection", "collate_segmentation", "load_image", "render_figures",
-    "render_scenes", "three_intensity_image", "to_device",
+    "SceneDataset", "Scenes", "VOCFolder", "YoloBatches", "collate_detection", "collate_segmentation", "grid_targets",
+    "load_image", "render_figures", "render_scenes", "three_intensity_image", "to_device",
 ]

@@ -1,9 +1,10 @@
-"""Drawing detections over an image: boxes (XYXY, pixels) with labels and scores, instance masks, and
-keypoint skeletons."""
+"""Drawing detections over an image: boxes (XYXY, pixels) with labels and scores (:func:`show_boxes`), instance
+masks (:func:`show_instances`), keypoint skeletons (:func:`show_keypoints`), and YOLO's ``S x S`` grid with the
+responsible cells shaded (:func:`draw_grid`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -88,4 +89,22 @@ def show_keypoints(image: torch.Tensor, keypoints: torch.Tensor, skeleton: Seque
             if v >= min_visibility:
                 ax.plot(x - 0.5, y - 0.5, "o", markersize=3, color=colours[i],
                         markerfacecolor="none" if hollow_hidden and v == 1 else colours[i])
+    return ax
+
+
+def draw_grid(ax: plt.Axes, grid: int, image_size: int | tuple[int, int], cells: Iterable[Sequence[int]] = (),
+              color: str = "yellow") -> plt.Axes:
+    """YOLO's ``grid x grid`` cells over an image drawn on ``ax`` (``image_size``: ``H x W`` pixels, or one
+    int), with the cells ``(row, col)`` in ``cells`` shaded in ``color`` (e.g. the ones responsible for an
+    object: ``target[..., 4].nonzero().tolist()``). Pixel centres at integers, as :func:`show_boxes`."""
+    s = validation.positive_int("grid", grid)
+    h, w = validation.size_pair("image_size", image_size, square=True)
+    for k in range(1, s):
+        ax.axhline(k * h / s - 0.5, color="white", lw=0.7, alpha=0.8)
+        ax.axvline(k * w / s - 0.5, color="white", lw=0.7, alpha=0.8)
+    for cell in cells:
+        row, col = (int(v) for v in cell)
+        if not (0 <= row < s and 0 <= col < s):
+            raise ValueError(f"cells must be (row, col) pairs in 0 .. {s - 1}, got {tuple(cell)}")
+        ax.add_patch(Rectangle((col * w / s - 0.5, row * h / s - 0.5), w / s, h / s, color=color, alpha=0.35))
     return ax

@@ -3,6 +3,9 @@ a tiny YOLOv1, a small Mask R-CNN and keypoint R-CNN (which can run the student'
 :mod:`~course_utils.models.detection.pieces`); their measured recipes are in
 :mod:`course_utils.training.recipes`."""
 
+# YoloBatches is data (course_utils.data.yolo); lab 06 notebooks saved before it moved there import it from
+# here: this re-export keeps a student's older notebook running.
+from course_utils.data.yolo import YoloBatches
 from course_utils.models.detection.faster_rcnn import (
     SmallBackbone,
     detect,
@@ -22,11 +25,9 @@ from course_utils.models.detection.rcnn import (
 )
 from course_utils.models.detection.yolo import (
     TinyYOLO,
-    YoloBatches,
-    grid_targets,
     yolo_detect,
 )
 
 __all__ = ["RCNN", "FastRCNN", "Pieces", "SmallBackbone", "TinyYOLO", "YoloBatches", "choose_pieces", "detect",
-           "detection_loss", "grid_targets", "instance_masks", "proposal_targets", "small_faster_rcnn",
+           "detection_loss", "instance_masks", "proposal_targets", "small_faster_rcnn",
            "small_keypoint_rcnn", "small_mask_rcnn", "yolo_detect"]

@@ -25,12 +25,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from course_utils import validation
-
-
-def conv_bn(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
-    """3x3 convolution, BatchNorm, ReLU: ``B x c_in x H x W -> B x c_out x H/stride x W/stride``."""
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True))
+from course_utils.models.layers import conv_bn
 
 
 class SmallBackbone(nn.Module):
@@ -53,9 +48,7 @@ class SmallBackbone(nn.Module):
         stages, c_in = [], 3
         for i, c in enumerate(widths):
             if i == 2 and out_stride == 4 and not fpn:
-                layers = [nn.Sequential(nn.Conv2d(c_in, c, 3, 1, 2, dilation=2, bias=False), nn.BatchNorm2d(c),
-                                        nn.ReLU(inplace=True)) for c_in in [c_in] + [c] * (depth - 1)]
-                stages.append(nn.Sequential(*layers))
+                stages.append(nn.Sequential(*[conv_bn(c_in, c, dilation=2) for c_in in [c_in] + [c] * (depth - 1)]))
             else:
                 stages.append(nn.Sequential(conv_bn(c_in, c, 2), *[conv_bn(c, c) for _ in range(depth - 1)]))
             c_in = c
@@ -65,8 +58,7 @@ class SmallBackbone(nn.Module):
         self.reduce = None
         if out_channels is not None and not fpn:
             validation.integer("out_channels", out_channels, minimum=1)
-            self.reduce = nn.Sequential(nn.Conv2d(widths[-1], out_channels, 1, bias=False),
-                                        nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True))
+            self.reduce = conv_bn(widths[-1], out_channels, kernel_size=1)
         self.out_channels = fpn_channels if fpn else (out_channels or widths[-1])
 
     @property

@@ -21,6 +21,7 @@ from torch import nn
 from torchvision.ops import roi_align, roi_pool
 
 from course_utils import validation
+from course_utils.models.layers import conv_bn
 from course_utils.ops.box_coder import encode
 from course_utils.ops.matcher import match
 from course_utils.structures.boxes import box_iou
@@ -32,7 +33,7 @@ def _cnn(width: int) -> nn.Sequential:
     """Three conv + BN + ReLU stages, each halving the size: ``B x 3 x H x W -> B x 4w x H/8 x W/8``."""
     layers, c_in = [], 3
     for c in (width, 2 * width, 4 * width):
-        layers += [nn.Conv2d(c_in, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True), nn.MaxPool2d(2)]
+        layers += [*conv_bn(c_in, c), nn.MaxPool2d(2)]
         c_in = c
     return nn.Sequential(*layers)
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import validation
+from course_utils.models.layers import conv_bn
 from course_utils.ops.upsampling import bilinear_kernel as bilinear_tent
 
 
@@ -56,10 +57,6 @@ class BilinearUpsample(nn.ConvTranspose2d):
         self.weight.requires_grad_(learnable)
 
 
-def conv_bn_relu(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
 class Backbone(nn.Module):
     """VGG-like encoder: five stages of 3x3 conv-BN-ReLU, each ending in 2x2 max pooling.
 
@@ -74,7 +71,7 @@ class Backbone(nn.Module):
         self.channels = (width, 2 * width, 4 * width, 8 * width, 8 * width)
         stages, cin = [], in_channels
         for cout, n in zip(self.channels, convs):
-            layers = [conv_bn_relu(cin if i == 0 else cout, cout) for i in range(n)]
+            layers = [conv_bn(cin if i == 0 else cout, cout) for i in range(n)]
             stages.append(nn.Sequential(*layers, nn.MaxPool2d(2)))
             cin = cout
         self.stages = nn.ModuleList(stages)

@@ -16,14 +16,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils import validation
+from course_utils.models.layers import conv_bn
 from course_utils.models.segmentation.fcn import BilinearUpsample, _check_input
 
 
 def double_conv(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-    )
+    """Two :func:`conv_bn` blocks in one flat ``Sequential``: ``B x cin x H x W -> B x cout x H x W``."""
+    return nn.Sequential(*conv_bn(cin, cout), *conv_bn(cout, cout))
 
 
 class UNet(nn.Module):

@@ -26,8 +26,9 @@ from torch import nn
 from course_utils.config import Profile, get_device
 from course_utils.data.batches import SceneBatches
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
+from course_utils.data.yolo import YoloBatches
 from course_utils.models.detection.faster_rcnn import small_faster_rcnn
-from course_utils.models.detection.yolo import TinyYOLO, YoloBatches
+from course_utils.models.detection.yolo import TinyYOLO
 from course_utils.ops.yolo import yolo_loss_terms
 from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
 from course_utils.training.config import TrainConfig
