@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     their_seconds = time.perf_counter() - tick
     void = float((preds[..., 0] == VOID).float().mean())
 
-    print(f"lab 08, profile {name} on {device}: models ready in {models_seconds:.1f} s; {len(scenes)} held-out scenes of "
-          f"{scenes.config.size} px predicted and merged in {pipeline_seconds:.1f} s ({void:.1%} of the pixels void); "
-          f"load {load_start} -> {load()}")
+    print(f"lab 08, profile {name} on {device}: models ready in {models_seconds:.1f} s; {len(scenes)} held-out "
+          f"scenes of {scenes.config.size} px predicted and merged in {pipeline_seconds:.1f} s ({void:.1%} of the "
+          f"pixels void); load {load_start} -> {load()}")
     print(f"{'category':10s} {'PQ':>6s} {'SQ':>6s} {'RQ':>6s} {'TP':>5s} {'FP':>5s} {'FN':>5s}")
     for c, row in ours["per_class"].items():
         print(f"{scenes.config.categories[c]:10s} {row['pq']:6.3f} {row['sq']:6.3f} {row['rq']:6.3f} {row['tp']:5d} "

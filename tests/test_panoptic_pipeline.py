@@ -90,7 +90,8 @@ def test_panoptic_predictions_use_the_given_merge_and_check_their_input():
         return merge_panoptic(*args, **kwargs)
 
     semantic = torch.zeros(2, 8, 8, dtype=torch.int64)
-    empty = {"masks": torch.zeros(0, 8, 8, dtype=torch.bool), "scores": torch.zeros(0), "labels": torch.zeros(0, dtype=torch.int64)}
+    empty = {"masks": torch.zeros(0, 8, 8, dtype=torch.bool), "scores": torch.zeros(0),
+             "labels": torch.zeros(0, dtype=torch.int64)}
     out = panoptic_predictions(semantic, [empty, empty], THINGS, merge, stuff_area=0, score_threshold=0.3)
     assert calls == [{"stuff_area": 0, "score_threshold": 0.3}] * 2 and (out == 0).all()
     with pytest.raises(ValueError, match="one instance prediction per semantic map"):
@@ -114,7 +115,8 @@ def test_torchmetrics_wrapper_agrees_without_predicted_void_and_forgives_it_with
     g = torch.Generator().manual_seed(3)
     pairs = [random_panoptic_pair(g, 12, 12, pred_void=False) for _ in range(3)]
     preds, target = torch.stack([p for p, _ in pairs]), torch.stack([t for _, t in pairs])
-    ours, theirs = panoptic_quality(preds, target, THINGS, STUFFS), torchmetrics_panoptic_quality(preds, target, THINGS, STUFFS)
+    ours = panoptic_quality(preds, target, THINGS, STUFFS)
+    theirs = torchmetrics_panoptic_quality(preds, target, THINGS, STUFFS)
     assert set(theirs) == {"pq", "sq", "rq"}
     assert [theirs[k] for k in ("pq", "sq", "rq")] == pytest.approx([ours[k] for k in ("pq", "sq", "rq")], abs=1e-6)
     pred = _map("ssssssssss", "sAAAAs....", "sAAAAs..ss", "sAAAAs.sss", "s....sssss", "ssssssssss")

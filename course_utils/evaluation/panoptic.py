@@ -289,7 +289,7 @@ def torchmetrics_panoptic_quality(preds: torch.Tensor, target: torch.Tensor, thi
                                    return_sq_and_rq=True, return_per_class=True)
         by_class.update(p, t)
         rows = by_class.compute()                   # things first, then stuffs, each ascending
-        result["per_class"] = {c: dict(zip(("pq", "sq", "rq"), (float(v) for v in rows[k])))
+        result["per_class"] = {c: dict(zip(("pq", "sq", "rq"), (float(v) for v in rows[k]), strict=True))
                                for k, c in enumerate(things_ + stuffs_)}
     return result
 

@@ -50,9 +50,9 @@ class PanopticRecipe:
     target: float | None = None      # the PQ the lab promises in this profile (None: a smoke test)
 
 
-# ci measured (bench/panoptic.py, 2026-12-04): PQ 0.227 on 16 scenes (things 0: lab 07's ci Mask R-CNN, 60 steps, scores no
-# detection >= 0.5; stuff 0.454). cpu and gpu: the issue's targets, NOT YET MEASURED (the cpu run of both models'
-# training did not finish on the shared machine when this landed): run bench/panoptic.py --profile cpu.
+# ci measured (bench/panoptic.py, 2026-12-04): PQ 0.227 on 16 scenes (things 0: lab 07's ci Mask R-CNN, 60 steps,
+# scores no detection >= 0.5; stuff 0.454). cpu and gpu: the issue's targets, NOT YET MEASURED (the cpu run of
+# both models' training did not finish on the shared machine when this landed): run bench/panoptic.py --profile cpu.
 PANOPTIC: dict[str, PanopticRecipe] = {
     "ci": PanopticRecipe(n_val=16),
     "cpu": PanopticRecipe(n_val=128, target=0.70),
@@ -60,7 +60,8 @@ PANOPTIC: dict[str, PanopticRecipe] = {
 }
 
 
-def trained_models(profile: Profile | str, folder: str = "trained", progress: bool = True) -> tuple[nn.Module, nn.Module]:
+def trained_models(profile: Profile | str, folder: str = "trained",
+                   progress: bool = True) -> tuple[nn.Module, nn.Module]:
     """``(fcn8s, mask_rcnn)``: lab 02's FCN-8s and lab 07's Mask R-CNN of the profile, loaded from ``folder``
     when those labs saved them, trained (and saved) here otherwise; both in eval mode on the profile's device."""
     profile = _profile(profile)
@@ -115,7 +116,7 @@ def panoptic_predictions(semantic: torch.Tensor, instances: Sequence[dict[str, t
     if len(instances) != len(semantic):
         raise ValueError(f"need one instance prediction per semantic map, got {len(instances)} and {len(semantic)}")
     return torch.stack([merge(s, d["masks"], d["scores"], d["labels"], tuple(things), **kwargs)
-                        for s, d in zip(semantic, instances)])
+                        for s, d in zip(semantic, instances, strict=True)])
 
 
 __all__ = ["HELD_OUT_SEED", "PANOPTIC", "PanopticRecipe", "held_out_scenes", "instance_predictions",
