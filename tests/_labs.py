@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: lab -> why it has no notebook yet
 NOTEBOOK_PENDING: dict[str, str] = {
-    "08": "issue 24: the lab-08 exercises and metric land before solutions/08_*.ipynb (it waits for lab 07's model)",
 }
 
 

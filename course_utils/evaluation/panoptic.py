@@ -271,6 +271,29 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable
     return summarize(*counts, things_, stuffs_)
 
 
+def torchmetrics_panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable[int],
+                                  stuffs: Iterable[int], per_class: bool = False) -> dict:
+    """The same figures by torchmetrics' ``PanopticQuality`` (its own definition, see the module docstring):
+    ``{"pq", "sq", "rq": float}``, and with ``per_class`` also ``"per_class": {category: {"pq", "sq", "rq"}}``
+    (torchmetrics gives 0, not NaN, to a category with no segment). Predicted void (and any unknown predicted
+    category) is allowed. Arguments as :func:`panoptic_quality`."""
+    from torchmetrics.detection import PanopticQuality
+
+    p, t, things_, stuffs_ = _inputs(preds, target, things, stuffs)
+    overall = PanopticQuality(set(things_), set(stuffs_), allow_unknown_preds_category=True, return_sq_and_rq=True)
+    overall.update(p, t)
+    pq, sq, rq = (float(v) for v in overall.compute())
+    result: dict = {"pq": pq, "sq": sq, "rq": rq}
+    if per_class:
+        by_class = PanopticQuality(set(things_), set(stuffs_), allow_unknown_preds_category=True,
+                                   return_sq_and_rq=True, return_per_class=True)
+        by_class.update(p, t)
+        rows = by_class.compute()                   # things first, then stuffs, each ascending
+        result["per_class"] = {c: dict(zip(("pq", "sq", "rq"), (float(v) for v in rows[k]), strict=True))
+                               for k, c in enumerate(things_ + stuffs_)}
+    return result
+
+
 # ---- what went wrong, segment by segment -----------------------------------------------------
 #: the kinds of :class:`SegmentError`, from the target's side then the prediction's
 ERROR_KINDS = ("missed", "left void", "merged", "wrong category", "eaten", "poor match", "false", "split")

@@ -7,6 +7,7 @@ functions that build and train its model. Notebooks and ``bench/`` read the same
 
 - ``segmentation``: lab 02's FCN (``FCN``);
 - ``detection``: lab 05's Faster R-CNN (``FASTER_RCNN``) and lab 06's YOLO (``YOLO``).
+- ``panoptic``: lab 08's pipeline (``PANOPTIC``): lab 02's FCN-8s and lab 07's Mask R-CNN merged into panoptic maps.
 
 A lab that hands its model to a later lab saves it with
 :func:`course_utils.training.checkpoints.save_trained` (weights + recipe); the later lab loads it with
