@@ -172,3 +172,25 @@ def test_the_course_code_digest_changes_with_the_code(monkeypatch, tmp_path):
     assert command.course_code() == first
     (package / "grading" / "check.py").write_text((package / "grading" / "check.py").read_text() + "\n# edited\n")
     assert command.course_code()["code"] != first["code"]
+
+
+def test_the_clock_splits_the_execute_step_by_when_its_messages_arrived():
+    from course_utils.tools.grade.supervisor import Clock, timing_line
+
+    clock = Clock()
+    log = {"kernel": "finished", "cells": [{"index": 1, "status": "ok", "seconds": 2.0},
+                                           {"index": 3, "status": "ok", "seconds": 0.5}, {"index": 4, "status": "running"}]}
+    states = ["starting", "running", "running", "running", "finished"]
+    messages = [({"event": "log"}, json.dumps({"kernel": k}).encode()) for k in states]
+    clock.execute(10.0, 20.0, messages, [11.0, 14.0, 14.5, 16.6, 17.0], log)
+    clock.exercise("01.assign", 1.5)
+    clock.add("judge", 0.25)
+    timing = clock.as_json(11.75)
+    assert timing == {"total": 11.75, "execute_start": 1.0, "kernel_start": 3.0, "hook": 0.5, "cells": 2.5,
+                      "execute_end": 3.0, "exercises": 1.5, "judge": 0.25, "per_exercise": {"01.assign": 1.5},
+                      "slowest_cells": [[2, 2.0], [4, 0.5]]}
+    assert timing_line(timing).startswith("total 11.8 s: execute_start 1.0, kernel_start 3.0, hook 0.5, cells 2.5")
+    assert timing_line(timing).endswith("slowest cells: 2 (2.0 s), 4 (0.5 s)")
+    clock = Clock()  # a kernel that never started: everything after the sandbox's start is "kernel_start"
+    clock.execute(0.0, 5.0, messages[:1], [1.0], {"cells": []})
+    assert clock.as_json(5.0)["kernel_start"] == 4.0 and clock.as_json(5.0)["cells"] == 0.0

@@ -45,6 +45,7 @@ from course_utils.tools.grade.submissions import (
     Submission,
     find_submissions,
 )
+from course_utils.tools.grade.supervisor import Clock, timing_line
 
 SEED_ENV = "COURSE_GRADE_SEED"
 
@@ -77,6 +78,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="GiB each notebook may write in its scratch folder (default 2)")
     parser.add_argument("--processes", type=int, default=512, metavar="N",
                         help="processes and threads each notebook may run at once (default 512)")
+    parser.add_argument("--profile-time", action="store_true",
+                        help="print where each notebook's seconds went (kernel start, cells, grading the "
+                             "functions, judging), and the mean over the run; grades.json keeps it either way")
     parser.add_argument("--shard", type=shards_option, default=None, metavar="K/N",
                         help="grade only shard K of N (K from 0: a SLURM array task id), chosen by a hash of the "
                              "student's name, into OUT/shard-K-of-N; then `course grade merge OUT`")
@@ -211,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
             with lock:
                 write_gradebook(out, [s.entry for s in subs if s.entry], settings, header(finished=False))
             bar.write(summary_line(entry), file=sys.stderr)
+            if args.profile_time and entry.timing:
+                bar.write(f"  {timing_line(entry.timing)}", file=sys.stderr)
             bar.update()
     except BaseException:
         stop_all()  # Ctrl-C: kill the kernels and sandboxes now; what is written stays valid
@@ -230,12 +236,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.shard is not None:
         print(f"Shard {args.shard.index}/{args.shard.count}: once every shard is done, `course grade merge "
               f"{args.out}` writes the class's gradebook.")
+    timed = [s.entry.timing for s in todo if s.entry and s.entry.timing]
+    if args.profile_time and timed:
+        print(f"Time per notebook, mean of {len(timed)}: {timing_line(mean_timing(timed))}")
     print(f"Sandbox: {sandbox}." if settings.sandbox else "Graded WITHOUT a sandbox (--no-sandbox).")
     unknown = [e.path for e in entries if e.status == "unknown_lab"]
     if unknown:
         print(f"course grade: cannot tell the lab of {len(unknown)} notebook(s) ({', '.join(unknown[:3])}"
               f"{', ...' if len(unknown) > 3 else ''}): grade them again with --lab NN.", file=sys.stderr)
     return 0
+
+
+def mean_timing(timings: list[dict]) -> dict:
+    """The phases' mean over several notebooks' ``Entry.timing`` (a phase a notebook lacks counts 0)."""
+    keys = [k for k in ("total", *Clock.PHASES) if any(k in t for t in timings)]
+    return {k: sum(float(t.get(k, 0.0)) for t in timings) / len(timings) for k in keys}
 
 
 def summary_line(entry: Entry) -> str:

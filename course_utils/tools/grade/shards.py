@@ -32,7 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from course_utils.tools.grade.gradebook import LMS_FILE, Entry, Settings, write_gradebook
+from course_utils.tools.grade.gradebook import (
+    LMS_FILE,
+    Entry,
+    Settings,
+    write_gradebook,
+)
 
 SHARD_FOLDER = re.compile(r"^shard-(\d+)-of-(\d+)$")
 #: the keys of ``grades.json``'s header that every shard of one class must share
