@@ -194,3 +194,23 @@ def test_the_clock_splits_the_execute_step_by_when_its_messages_arrived():
     clock = Clock()  # a kernel that never started: everything after the sandbox's start is "kernel_start"
     clock.execute(0.0, 5.0, messages[:1], [1.0], {"cells": []})
     assert clock.as_json(5.0)["kernel_start"] == 4.0 and clock.as_json(5.0)["cells"] == 0.0
+
+
+def test_the_readme_shows_the_cluster_examples_as_they_are():
+    """tests/test_slurm.py submits examples/grade_on_slurm.sh: the README must show that very script."""
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    script = (root / "examples" / "grade_on_slurm.sh").read_text()
+    manifest = (root / "examples" / "grade_on_kubernetes.yaml").read_text()
+    assert f"```bash\n{script.rstrip()}\n```" in readme and f"```yaml\n{manifest.rstrip()}\n```" in readme
+    assert "--array=\"0-$((SHARDS - 1))\"" in script and "--shard \\$SLURM_ARRAY_TASK_ID/$SHARDS" in script
+    assert "--dependency=\"afterok:" in script and "course grade merge '$GRADEBOOK'" in script
+    grade, merge_job = yaml.safe_load_all(manifest)
+    spec = grade["spec"]
+    command_line = spec["template"]["spec"]["containers"][0]["command"][-1]
+    assert spec["completionMode"] == "Indexed"
+    assert f"--shard $JOB_COMPLETION_INDEX/{spec['completions']}" in command_line
+    assert merge_job["spec"]["suspend"] is True
+    assert merge_job["spec"]["template"]["spec"]["containers"][0]["command"] == ["course", "grade", "merge", "/class/gradebook"]
