@@ -336,7 +336,10 @@ def run_cases(spec: dict) -> None:
     results = spec["results_fd"]
     cases = torch.load("cases.pt", weights_only=False)  # drawn by the grader: the seed never comes here
     for item in spec["exercises"]:  # before any student code: the children inherit the imports and rules
-        guard_rules(get_exercise(item["id"]))  # (the off-limits functions' libraries: sklearn, skimage, ...)
+        try:                            # (the off-limits functions' libraries: sklearn, skimage, ...)
+            guard_rules(get_exercise(item["id"]))
+        except Exception:  # noqa: BLE001 - the exercise's own child meets it again, and reports it there
+            pass
     for item in spec["exercises"]:
         send(results, {"event": "started", "id": item["id"]})
         header, data = _exercise(get_exercise(item["id"]), item["names"], cases[item["id"]], item["budget"],
