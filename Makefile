@@ -12,7 +12,7 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: lab test quick env unit notebooks browser-deps build clean
+.PHONY: lab test quick env unit notebooks browser-deps slurm-deps build clean
 
 env: $(STAMP)
 
@@ -30,7 +30,7 @@ lab: $(STAMP)
 # The whole suite (what CI runs): unit tests, including the slow ones and the browser tests (which run every
 # lab, unsolved, top to bottom in JupyterLab, and execute and export every deck), then the solutions under
 # nbval (strict: every check must pass).
-test: $(STAMP) browser-deps
+test: $(STAMP) browser-deps slurm-deps
 	$(MAKE) --no-print-directory unit notebooks
 
 # The developer loop (about two minutes): everything but the slow and the browser tests.
@@ -49,6 +49,10 @@ notebooks: $(STAMP)
 browser-deps:
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
 	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+
+# A one-node SLURM cluster for tests/test_slurm.py (Debian's packages; the test starts and stops the daemons).
+slurm-deps:
+	command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null; }
 
 build: $(STAMP)
 	$(BIN)/course build

@@ -16,7 +16,21 @@ The course tooling (``course_utils.tools``: the ``course`` command, build, docto
 submissions) is never imported by a notebook.
 """
 
-from course_utils.config import Profile, get_device, get_profile, seed_everything
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from course_utils.config import Profile, get_device, get_profile, seed_everything
 
 __all__ = ["Profile", "get_device", "get_profile", "seed_everything"]
 __version__ = "0.2.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``config``'s ``Profile``, ``get_device``, ``get_profile`` and ``seed_everything``, imported on first
+    use: importing the package alone imports no torch (``course grade``'s execute step, which runs a
+    notebook's kernel but no torch itself, starts a few seconds sooner)."""
+    if name in __all__:
+        from course_utils import config
+
+        return getattr(config, name)
+    raise AttributeError(f"module 'course_utils' has no attribute {name!r}")

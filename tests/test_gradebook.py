@@ -233,7 +233,7 @@ def real(tmp_path_factory):
     shutil.copy(SOLUTION, folder / "in" / "alice" / "01_kmeans.ipynb")
     shutil.copy(SOLUTION, folder / "in" / "alice" / ".ipynb_checkpoints" / "01_kmeans-checkpoint.ipynb")
     shutil.copy(LAB, folder / "in" / "bob" / "lab01.ipynb")
-    code = run_grade(folder / "in", "--out", folder / "out", "--jobs", "2")
+    code = run_grade(folder / "in", "--out", folder / "out", "--jobs", "2", "--profile-time")
     return {"code": code, "folder": folder, "grades": load(folder / "out")}
 
 
@@ -243,6 +243,18 @@ def test_the_solution_scores_full_marks_and_the_lab_zero(real):
     assert alice["total"] == alice["out_of"] == len(IDS), {k: v["message"] for k, v in alice["exercises"].items()}
     assert bob["total"] == 0 and bob["out_of"] == len(IDS)
     assert all(r["status"] == "not_implemented" for r in bob["exercises"].values())
+
+
+def test_each_notebook_says_where_its_seconds_went(real):
+    from course_utils.tools.grade.supervisor import Clock
+
+    for e in real["grades"].values():
+        timing = e["timing"]
+        phases = [timing[k] for k in Clock.PHASES if k in timing]
+        assert abs(sum(phases) - timing["total"]) < 0.1 + 0.01 * timing["total"], timing  # the phases are all of it
+        assert timing["kernel_start"] > 0 and timing["cells"] > 0 and timing["run_start"] > 0
+        assert set(timing["per_exercise"]) == set(IDS) and abs(sum(timing["per_exercise"].values()) - timing["exercises"]) < 0.1
+        assert timing["slowest_cells"][0][1] >= timing["slowest_cells"][-1][1] > 0
 
 
 def test_a_rerun_reuses_unchanged_notebooks(real, capsys):

@@ -374,3 +374,15 @@ def test_the_hidden_seed_is_nowhere_and_outcomes_cannot_be_forged(hostile_run):
     assert assign["status"] == "error" and "PermissionError" in assign["message"]  # found nothing: read environ
     assert "sandbox: `assign` (01.assign) tried to write or open `/proc/1/environ`" in notes_of(hostile_run, "seed")
     assert update["status"] == "failed"  # its forged outcome file was never read
+
+
+def test_the_execute_step_imports_no_torch():
+    """It runs the notebook's kernel, which imports what the notebook imports; its own Python needs no torch
+    (importing it cost the execute step seconds per notebook)."""
+    import subprocess
+
+    code = ("import sys, course_utils.tools.grade.sandbox as s, course_utils.tools.kernel, nbformat, nbclient; "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert out.stdout.strip() == "False"

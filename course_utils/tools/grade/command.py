@@ -13,11 +13,14 @@ For each notebook (one file per student, or one folder per student; one lab or s
 
 Writes ``OUT/grades.csv``, ``OUT/grades.json`` and ``OUT/feedback/<student>.md``, each replaced
 atomically after every notebook; a re-run reuses the notebooks whose content did not change.
+``--shard K/N`` grades one N-th of the class into ``OUT/shard-K-of-N/``, and ``course grade merge``
+joins the shards (:mod:`course_utils.tools.grade.shards`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import sys
@@ -27,7 +30,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from course_utils.exercises import known_labs
-from course_utils.tools.grade import isolation, submissions
+from course_utils.tools.grade import isolation, shards, submissions
 from course_utils.tools.grade.gradebook import (
     DEFAULT_SEED,
     LMS_FILE,
@@ -42,6 +45,7 @@ from course_utils.tools.grade.submissions import (
     Submission,
     find_submissions,
 )
+from course_utils.tools.grade.supervisor import Clock, timing_line
 
 SEED_ENV = "COURSE_GRADE_SEED"
 
@@ -53,7 +57,8 @@ TIME_LIMITS = {"ci": (120.0, 900.0), "cpu": (600.0, 1800.0), "gpu": (600.0, 1800
 # ---- the command ---------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="course grade", description="Grade submitted notebooks offline, each in "
-                                     "its own kernel, on hidden test cases; write a gradebook and feedback.")
+                                     "its own kernel, on hidden test cases; write a gradebook and feedback. "
+                                     "`course grade merge --help`: merging the gradebooks of --shard runs.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks and/or folders of notebooks")
     parser.add_argument("--lab", metavar="NN", help="grade as this lab (default: metadata.course.lab of each notebook)")
     parser.add_argument("--out", type=Path, default=Path("gradebook"), metavar="DIR", help="output folder (default: gradebook)")
@@ -73,6 +78,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="GiB each notebook may write in its scratch folder (default 2)")
     parser.add_argument("--processes", type=int, default=512, metavar="N",
                         help="processes and threads each notebook may run at once (default 512)")
+    parser.add_argument("--profile-time", action="store_true",
+                        help="print where each notebook's seconds went (kernel start, cells, grading the "
+                             "functions, judging), and the mean over the run; grades.json keeps it either way")
+    parser.add_argument("--shard", type=shards_option, default=None, metavar="K/N",
+                        help="grade only shard K of N (K from 0: a SLURM array task id), chosen by a hash of the "
+                             "student's name, into OUT/shard-K-of-N; then `course grade merge OUT`")
     parser.add_argument("--no-sandbox", action="store_true",
                         help="grade where no sandbox can be made (not Linux, not root): the notebooks then run as "
                              "you and can read and write all you can. Only for notebooks you trust")
@@ -81,6 +92,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
+
+
+def shards_option(text: str) -> shards.Shard:
+    try:
+        return shards.Shard.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def course_code() -> dict[str, str]:
+    """The course's version and a digest of its code (``course_utils/**.py``): shards graded by
+    different code are not merged."""
+    import course_utils
+
+    root = Path(course_utils.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return {"version": course_utils.__version__, "code": digest.hexdigest()[:16]}
+
+
+def run_header(settings: Settings, sandbox: str, paths: list[Path], shard: shards.Shard | None,
+               finished: bool) -> dict:
+    """``grades.json``'s keys besides the seed and the submissions: how the run graded, and whether it
+    finished (what ``course grade merge`` checks)."""
+    keep = ("lab", "profile", "timeout", "cell_timeout", "memory_gib", "disk_gib", "processes", "sandbox")
+    header = {"sandbox": sandbox, "course": course_code(), "settings": {k: getattr(settings, k) for k in keep},
+              "sources": sorted(str(p.resolve()) for p in paths), "finished": finished}
+    if shard is not None:
+        header["shard"] = {"index": shard.index, "count": shard.count}
+    return header
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -119,6 +161,9 @@ def sandbox_settings(settings: Settings, hidden: list[Path]) -> tuple[Settings, 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["merge"]:  # (a folder named merge: ./merge)
+        return shards.main(argv[1:])
     args = parse_args(argv)
     try:
         settings = settings_from(args)
@@ -126,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             raise GradeError(f"--out {args.out} is a file, not a folder")
         subs = find_submissions(args.paths, skip=args.out.resolve())
         settings, sandbox = sandbox_settings(settings, [*args.paths, args.out])
+        out = args.out
+        if args.shard is not None:
+            subs = [s for s in subs if args.shard.holds(s.student)]
+            out = args.out / args.shard.folder
     except GradeError as err:
         print(f"course grade: {err}", file=sys.stderr)
         return 2
@@ -142,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         print("course grade: warning: --no-sandbox: the notebooks run as you, without isolation: they can read "
               "and write whatever you can (other submissions, this gradebook) and use the network.", file=sys.stderr)
 
-    previous = {} if args.force else previous_entries(args.out)
+    previous = {} if args.force else previous_entries(out)
     todo: list[Submission] = []
     for sub in subs:
         sub.data = sub.path.read_bytes()
@@ -153,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             sub.entry = old
         else:
             todo.append(sub)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    header = functools.partial(run_header, settings, sandbox, args.paths, args.shard)
     lock = threading.Lock()
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", file=sys.stderr, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
@@ -163,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             done = futures[future]
             done.entry = entry = future.result()
             with lock:
-                write_gradebook(args.out, [s.entry for s in subs if s.entry], settings, {"sandbox": sandbox})
+                write_gradebook(out, [s.entry for s in subs if s.entry], settings, header(finished=False))
             bar.write(summary_line(entry), file=sys.stderr)
+            if args.profile_time and entry.timing:
+                bar.write(f"  {timing_line(entry.timing)}", file=sys.stderr)
             bar.update()
     except BaseException:
         stop_all()  # Ctrl-C: kill the kernels and sandboxes now; what is written stays valid
@@ -174,20 +226,31 @@ def main(argv: list[str] | None = None) -> int:
         bar.close()
     pool.shutdown()
     entries = [s.entry for s in subs if s.entry]
-    write_gradebook(args.out, entries, settings, {"sandbox": sandbox})
+    write_gradebook(out, entries, settings, header(finished=True))
     counts: dict[str, int] = {}
     for e in entries:
         counts[e.status] = counts.get(e.status, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     print(f"{len(subs)} notebook(s) ({len(subs) - len(todo)} unchanged, reused): {summary}. "
-          f"Wrote {args.out / 'grades.csv'}, {args.out / LMS_FILE}, {args.out / 'grades.json'} and "
-          f"{args.out / 'feedback'}/")
+          f"Wrote {out / 'grades.csv'}, {out / LMS_FILE}, {out / 'grades.json'} and {out / 'feedback'}/")
+    if args.shard is not None:
+        print(f"Shard {args.shard.index}/{args.shard.count}: once every shard is done, `course grade merge "
+              f"{args.out}` writes the class's gradebook.")
+    timed = [s.entry.timing for s in todo if s.entry and s.entry.timing]
+    if args.profile_time and timed:
+        print(f"Time per notebook, mean of {len(timed)}: {timing_line(mean_timing(timed))}")
     print(f"Sandbox: {sandbox}." if settings.sandbox else "Graded WITHOUT a sandbox (--no-sandbox).")
     unknown = [e.path for e in entries if e.status == "unknown_lab"]
     if unknown:
         print(f"course grade: cannot tell the lab of {len(unknown)} notebook(s) ({', '.join(unknown[:3])}"
               f"{', ...' if len(unknown) > 3 else ''}): grade them again with --lab NN.", file=sys.stderr)
     return 0
+
+
+def mean_timing(timings: list[dict]) -> dict:
+    """The phases' mean over several notebooks' ``Entry.timing`` (a phase a notebook lacks counts 0)."""
+    keys = [k for k in ("total", *Clock.PHASES) if any(k in t for t in timings)]
+    return {k: sum(float(t.get(k, 0.0)) for t in timings) / len(timings) for k in keys}
 
 
 def summary_line(entry: Entry) -> str:

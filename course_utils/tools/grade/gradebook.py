@@ -77,6 +77,7 @@ class Entry:
     notes: list[str] = field(default_factory=list)
     title: str | None = None
     seconds: float | None = None       # time spent grading it
+    timing: dict[str, Any] | None = None  # where those seconds went (supervisor.Clock.as_json)
     sandbox: bool = False              # graded in sandboxes (a re-run with them regrades one that was not)
     feedback: str | None = None        # ``feedback/<name>.md``, once written
 

@@ -13,7 +13,8 @@ scratch folder holding its inputs, ``STEP.json`` first:
     every cell, through a pipe (``results_fd``) that the kernel does not hold.
 ``run``
     grades the exercises one by one, each in a child process of its own forked from this one (which
-    imported ``course_utils`` and torch once): the child loads the functions and calls the exercise's
+    imported ``course_utils``, torch and the libraries whose functions the exercises put off-limits
+    once, and resolved those functions, all before any student code runs): the child loads the functions and calls the exercise's
     on its cases, which the grader drew with the hidden seed and handed in (``cases.pt``; the seed
     never enters the sandbox), and writes the outcomes as plain data (see
     :mod:`course_utils.tools.grade.replay`) to a pipe only it holds. This process sends them on to
@@ -88,10 +89,10 @@ def _kernel_spec(scratch: Path) -> dict[str, str]:
 def execute(spec: dict) -> None:
     """The ``execute`` step (see the module docstring)."""
     import nbformat
-    from course_utils.tools.kernel import NotebookClient
     from nbclient.exceptions import DeadKernelError
 
     from course_utils.tools.grade.isolation import PR_SET_DUMPABLE, prctl
+    from course_utils.tools.kernel import NotebookClient
 
     prctl(PR_SET_DUMPABLE, 0)  # the kernel (same uid) cannot read this process's pipe or memory
     scratch = Path.cwd()
@@ -330,9 +331,15 @@ def run_cases(spec: dict) -> None:
     import torch
 
     from course_utils.grading import get_exercise
+    from course_utils.grading.runner import guard_rules
 
     results = spec["results_fd"]
     cases = torch.load("cases.pt", weights_only=False)  # drawn by the grader: the seed never comes here
+    for item in spec["exercises"]:  # before any student code: the children inherit the imports and rules
+        try:                            # (the off-limits functions' libraries: sklearn, skimage, ...)
+            guard_rules(get_exercise(item["id"]))
+        except Exception:  # noqa: BLE001 - the exercise's own child meets it again, and reports it there
+            pass
     for item in spec["exercises"]:
         send(results, {"event": "started", "id": item["id"]})
         header, data = _exercise(get_exercise(item["id"]), item["names"], cases[item["id"]], item["budget"],

@@ -106,6 +106,7 @@ def grade(sub: Submission, settings: Settings) -> Entry:
     result = grade_notebook(nb, sub.data, lab, settings)
     entry.status, entry.reason = result.status, result.reason
     entry.exercises, entry.notes = result.exercises, result.notes
+    entry.timing = result.timing or None
     entry.seconds = round(time.monotonic() - start, 1)
     entry.out_of = round(sum(r.points for r in entry.exercises.values()), 4)
     entry.total = round(sum(r.score for r in entry.exercises.values()), 4)

@@ -294,10 +294,12 @@ class _Reader(threading.Thread):
     def __init__(self, fd: int):
         super().__init__(daemon=True)
         self.fd, self.messages = fd, []  # type: ignore[var-annotated]
+        self.times: list[float] = []  # when each message arrived (time.monotonic)
 
     def run(self) -> None:
         try:
             for message in _messages(self.fd, float("inf")):
+                self.times.append(time.monotonic())
                 self.messages.append(message)
         except (OSError, ValueError):
             pass
@@ -336,10 +338,11 @@ def _messages(fd: int, deadline: float) -> Iterator[tuple[dict, bytes]]:
 
 
 def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str, list[str]], settings: Settings,
-                   n_cases: dict[str, int], uid: int | None
+                   n_cases: dict[str, int], uid: int | None, clock: Clock | None = None
                    ) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
     """Records of the ``run`` step, verdicts for exercises whose process crashed or hung, and notes on
-    what the sandboxes saw."""
+    what the sandboxes saw (``clock``: where the seconds went)."""
+    clock = clock or Clock()
     records: dict[str, dict] = {}
     verdicts: dict[str, CheckResult] = {}
     reports: list[Report] = []
@@ -355,6 +358,7 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
         if (folder / "functions.pkl").is_file():
             inputs["functions.pkl"] = folder / "functions.pkl"
         step = folder / f"run-{len(reports) + 1}"
+        since = time.monotonic()
         jail = _start("run", step, uid, settings, inputs, pass_fds=(write,))
         os.close(write)
         if jail is None:
@@ -366,9 +370,14 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
                 ex = next((e for e in left if e.id == header.get("id")), None)
                 if ex is None:
                     break
+                now = time.monotonic()
                 if header.get("event") == "started":
-                    started = ex
+                    clock.add("run_start" if started is None and len(left) == len(exercises) else "run_between",
+                              now - since)
+                    started, since = ex, now
                     continue
+                clock.exercise(ex.id, now - since)
+                since = now
                 left.remove(ex)
                 started = None
                 status, code, name = header.get("status"), int(header.get("code") or 0), names[ex.id][0]
@@ -396,6 +405,7 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
         finally:
             os.close(read)
         report = _end(jail, 30)
+        clock.add("run_end", time.monotonic() - since)
         reports.append(report)
         notes += [n for n in _sandbox_notes(report, "grading your functions") if n not in notes]
         if not left:
@@ -421,6 +431,70 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
     return records, verdicts, notes
 
 
+class Clock:
+    """Where one notebook's grading seconds went (``Entry.timing``; ``course grade --profile-time``).
+
+    Phases, measured here, on the grader's clock: ``setup`` (drawing the hidden cases, the scratch
+    folder, a uid), ``execute_start`` (the execute sandbox and its Python until it reports),
+    ``kernel_start`` (the Jupyter kernel, until it answers), ``hook`` (the function-capturing hook and
+    the first cell's wait), ``cells`` (the notebook's cells, as the execute step timed each one),
+    ``execute_end`` (the rest of the execute step: between cells, the last capture of the functions,
+    the kernel's shutdown, init's clean-up),
+    ``run_start`` (the run sandbox and its Python until the first exercise starts; ``run_between``,
+    ``run_end``: between and after), ``exercises`` (each exercise's child process, cases and all),
+    ``judge`` (the checks, in the grader)."""
+
+    PHASES = ("setup", "execute_start", "kernel_start", "hook", "cells", "execute_end", "run_start",
+              "run_between", "exercises", "run_end", "judge")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.per_exercise: dict[str, float] = {}
+        self.per_cell: dict[int, float] = {}
+
+    def add(self, phase: str, seconds: float) -> None:
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + max(0.0, seconds)
+
+    def exercise(self, ex_id: str, seconds: float) -> None:
+        self.per_exercise[ex_id] = self.per_exercise.get(ex_id, 0.0) + max(0.0, seconds)
+        self.add("exercises", seconds)
+
+    def execute(self, start: float, end: float, messages: list[tuple[dict, bytes]], times: list[float],
+                log: dict) -> None:
+        """The execute step's phases, from when its log messages arrived (``times``) and the cells'
+        own durations (``log``)."""
+        kernel = []
+        for (header, data), at in zip(messages, times):
+            try:
+                kernel.append((json.loads(data).get("kernel"), at))
+            except (ValueError, AttributeError):
+                continue
+        first = kernel[0][1] if kernel else end
+        running = next((at for k, at in kernel if k != "starting"), end)
+        first_cell = kernel[2][1] if len(kernel) > 2 else end  # the third message: the first cell starts
+        self.add("execute_start", first - start)
+        self.add("kernel_start", running - first)
+        self.per_cell = {c["index"]: float(c["seconds"]) for c in log.get("cells", [])
+                         if isinstance(c.get("seconds"), (int, float))}
+        cells = sum(self.per_cell.values())
+        self.add("hook", first_cell - running)
+        self.add("cells", cells)
+        self.add("execute_end", end - first_cell - cells)
+
+    def as_json(self, total: float) -> dict:
+        slowest = sorted(self.per_cell.items(), key=lambda kv: -kv[1])[:5]
+        return {"total": round(total, 2), **{k: round(self.seconds[k], 2) for k in self.PHASES if k in self.seconds},
+                "per_exercise": {k: round(v, 2) for k, v in self.per_exercise.items()},
+                "slowest_cells": [[index + 1, round(sec, 2)] for index, sec in slowest]}
+
+
+def timing_line(timing: dict) -> str:
+    """``total 17.2 s: setup 0.1, execute_start 1.9, kernel_start 3.0, ...; slowest cells: 12 (2.1 s), ...``"""
+    phases = ", ".join(f"{k} {timing[k]:.1f}" for k in Clock.PHASES if k in timing)
+    cells = ", ".join(f"{i} ({sec:.1f} s)" for i, sec in timing.get("slowest_cells", [])[:3])
+    return f"total {timing.get('total', 0):.1f} s: {phases}" + (f"; slowest cells: {cells}" if cells else "")
+
+
 @dataclass
 class Graded:
     """What grading one notebook gave (the parts of its :class:`~.gradebook.Entry` that it fills)."""
@@ -429,10 +503,13 @@ class Graded:
     reason: str = ""
     exercises: dict[str, ExerciseGrade] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)      # :meth:`Clock.as_json`
 
 
 def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) -> Graded:
     """Run and judge one notebook."""
+    begin = time.monotonic()
+    clock = Clock()
     exercises = lab_exercises(lab)
     names = function_names(exercises)
     cases = {ex.id: ex.cases(torch.Generator().manual_seed(settings.seed)) for ex in exercises}
@@ -445,6 +522,8 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) 
                 "names": sorted({n for v in names.values() for n in v})}
         read, write = os.pipe()
         (folder / "execute.json").write_text(json.dumps(dict(spec, results_fd=write)))
+        started = time.monotonic()
+        clock.add("setup", started - begin)
         jail = _start("execute", folder / "execute", uid, settings,
                       {"submission.ipynb": folder / "submission.ipynb", "execute.json": folder / "execute.json"},
                       {"functions.pkl": folder / "functions.pkl"}, pass_fds=(write,))
@@ -452,11 +531,15 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) 
         reader = _Reader(read)
         reader.start()
         report = _end(jail, settings.timeout + 2 * STARTUP_S) if jail else Report(stopped=True)
+        ended = time.monotonic()
         reader.join(10)
         log = _read_log(reader.messages, len(nb.cells))
+        clock.execute(started, ended, reader.messages, reader.times, log)
         torch.save(cases, folder / "cases.pt")
-        records, verdicts, run_notes = _run_exercises(folder, exercises, names, settings, n_cases, uid)
+        clock.add("setup", time.monotonic() - ended)
+        records, verdicts, run_notes = _run_exercises(folder, exercises, names, settings, n_cases, uid, clock)
         tail = report.error or _tail(folder / "execute")
+    judging = time.monotonic()
     code = report.exit
     defined = _defined_in(nb)
     out = Graded(notes=_notes(nb, log) + _sandbox_notes(report, "the notebook") + run_notes)
@@ -482,6 +565,9 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) 
                                                      f"({type(exc).__name__}: {exc}).", 0, 0)
         out.exercises[ex.id] = ExerciseGrade(result.passed, ex.points if result.passed else 0.0, ex.points,
                                              result.status, result.message)
+    now = time.monotonic()
+    clock.add("judge", now - judging)
+    out.timing = clock.as_json(now - begin)
     kernel = log.get("kernel")
     if _stopping.is_set():
         out.status, out.reason = "interrupted", "grading was interrupted"

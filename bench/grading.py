@@ -1,0 +1,130 @@
+"""Benchmark: `course grade` on a class of lab 01 notebooks: seconds per notebook and where they go, the
+``--jobs`` scaling, and shards (``--shard K/N``, run at once as a job array's tasks would, then
+``course grade merge``) against one run.
+
+The class: ``--submissions`` copies of the solved lab 01 (solutions/01_kmeans.ipynb, every cell run in the
+``ci`` profile, every exercise graded), one per student. Each configuration grades them all from scratch
+(``--force``), with a fixed seed, in the sandbox where the machine has one (root on Linux; else
+``--no-sandbox``, said in the results). ``course grade`` runs as a separate process, as an instructor
+runs it; its ``grades.json`` gives the per-notebook breakdown (``timing``, see
+``course_utils.tools.grade.supervisor.Clock``).
+
+Usage: python bench/grading.py [--submissions 20] [--jobs 2] [--shards 2]
+
+Machine-readable lines start with ``RESULT `` followed by JSON (collected by bench/run_all.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTION = ROOT / "solutions" / "01_kmeans.ipynb"
+SEED = "8128"
+
+
+def load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+
+
+def sandbox_flag() -> list[str]:
+    from course_utils.tools.grade import isolation
+
+    return [] if isolation.support().isolated else ["--no-sandbox"]
+
+
+def course(*args: str | Path) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    return subprocess.Popen([sys.executable, "-m", "course_utils", *map(str, args)], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"course {' '.join(map(str, proc.args[3:]))} failed ({proc.returncode}):\n{out[-3000:]}")
+
+
+def graded(out: Path) -> list[dict]:
+    rows = [e for f in sorted(out.glob("**/grades.json")) for e in json.loads(f.read_text())["submissions"]]
+    bad = [e["student"] for e in rows if e["status"] != "graded" or e["total"] != e["out_of"]]
+    if bad:
+        raise SystemExit(f"the solution did not get full marks for {bad}: see {out}")
+    return rows
+
+
+def mean_timing(rows: list[dict]) -> dict[str, float]:
+    keys = [k for k, v in rows[0]["timing"].items() if isinstance(v, (int, float))]
+    return {k: round(sum(r["timing"].get(k, 0.0) for r in rows) / len(rows), 2) for k in keys}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--submissions", type=int, default=20, help="notebooks in the class (default 20)")
+    parser.add_argument("--jobs", type=int, default=2, help="--jobs of the parallel run (default 2)")
+    parser.add_argument("--shards", type=int, default=2, help="shards run at once (default 2)")
+    args = parser.parse_args()
+    flags = ["--seed", SEED, "--force", *sandbox_flag()]
+    cores = os.cpu_count() or 1
+    print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: {'no' if flags[-1] == '--no-sandbox' else 'yes'}, "
+          f"load average {load():.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        folder = Path(tmp)
+        (folder / "class").mkdir()
+        for i in range(args.submissions):
+            shutil.copy(SOLUTION, folder / "class" / f"student{i:03d}.ipynb")
+        common = {"profile": "ci", "notebooks": args.submissions, "cores": cores, "sandbox": not sandbox_flag()}
+
+        before = load()
+        start = time.perf_counter()
+        finish([course("grade", folder / "class", "--out", folder / "one", "--jobs", "1", *flags)])
+        one = time.perf_counter() - start
+        rows = graded(folder / "one")
+        per = one / args.submissions
+        print(f"--jobs 1: {one:.1f} s, {per:.1f} s per notebook; mean breakdown {mean_timing(rows)}", flush=True)
+        print("RESULT " + json.dumps({"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
+                                      "value": round(per, 2), "seconds": round(one, 1), **common, **mean_timing(rows),
+                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+
+        before = load()
+        start = time.perf_counter()
+        finish([course("grade", folder / "class", "--out", folder / "jobs", "--jobs", str(args.jobs), *flags)])
+        parallel = time.perf_counter() - start
+        graded(folder / "jobs")
+        print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1", flush=True)
+        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_jobs{args.jobs}", "metric": f"speed-up of --jobs {args.jobs} (x)",
+                                      "value": round(one / parallel, 2), "seconds": round(parallel, 1),
+                                      "efficiency": round(one / parallel / min(args.jobs, cores), 2), **common,
+                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+
+        before = load()
+        start = time.perf_counter()
+        finish([course("grade", folder / "class", "--out", folder / "shards", "--shard", f"{k}/{args.shards}",
+                       "--jobs", "1", *flags) for k in range(args.shards)])
+        finish([course("grade", "merge", folder / "shards")])
+        sharded = time.perf_counter() - start
+        merged = json.loads((folder / "shards" / "grades.json").read_text())["submissions"]
+        if len(merged) != args.submissions:
+            raise SystemExit(f"the merged gradebook has {len(merged)} rows, not {args.submissions}")
+        sizes = [len(json.loads(f.read_text())["submissions"]) for f in sorted((folder / "shards").glob("shard-*/grades.json"))]
+        print(f"{args.shards} shards at once ({sizes} notebooks) + merge: {sharded:.1f} s: {one / sharded:.2f}x of one run",
+              flush=True)
+        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_{args.shards}shards",
+                                      "metric": f"speed-up of {args.shards} shards + merge (x)",
+                                      "value": round(one / sharded, 2), "seconds": round(sharded, 1), "shard_sizes": sizes,
+                                      **common,
+                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
