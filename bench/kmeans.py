@@ -64,12 +64,12 @@ def main() -> None:
     for k in args.ks:
         init = K.kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
 
-        def ours():
+        def ours(init=init):
             result = K.kmeans(x_dev, init=init.to(device), max_iter=300, tol=1e-4)
             synchronize(device)
             return result
 
-        def theirs():
+        def theirs(k=k, init=init):
             return KMeans(k, init=init.numpy(), n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(x_np)
 
         ours()  # warm-up (allocations, CUDA context)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _student import as_student, student_module
 
 from course_utils.exercises import lab04
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.ops import conv_matrix
 from course_utils.viz import conv as viz_conv
-from _student import as_student, student_module
 
 cm = student_module(conv_matrix)  # the course functions, as a student would copy them
 

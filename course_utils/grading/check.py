@@ -19,7 +19,15 @@ import torch
 from course_utils import exercises as catalogue
 from course_utils.grading.compare import compare, compare_sums, describe, snapshot, unchanged
 from course_utils.grading.exercise import Case, Exercise, Status
-from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded, call_student, raised_in, safe_str, where_raised
+from course_utils.grading.runner import (
+    OffLimits,
+    Probe,
+    TimeLimitExceeded,
+    call_student,
+    raised_in,
+    safe_str,
+    where_raised,
+)
 
 VISIBLE_SEED = 0
 
@@ -105,7 +113,7 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
     for n, case in enumerate(cases):
         label = f"case {n + 1} of {total}" + (f" ({case.note})" if case.note else "")
 
-        def fail(status: Status, problem: str) -> CheckResult:
+        def fail(status: Status, problem: str, label: str = label, case: Case = case, n: int = n) -> CheckResult:
             lines = [f"❌ {ex.id} FAILED on {label}.", f"   inputs: {_describe_inputs(ex.reference, case)}",
                      f"   problem: {problem}"]
             if ex.hint and status in ("failed", "mutated"):

@@ -147,7 +147,8 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
     xt = x.T.contiguous()  # D x N, the layout the inner loop wants
     n_iter = 0
     with torch.inference_mode():
-        for n_iter in range(1, max_iter + 1):
+        for _ in range(max_iter):
+            n_iter += 1
             labels, _ = _nearest(xt, centres)
             new = _update(xt, labels, centres)
             shift = float(((new - centres) ** 2).sum())

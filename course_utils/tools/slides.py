@@ -205,8 +205,9 @@ def execute(nb, cwd: Path, profile: str, timeout: int = CELL_TIMEOUT, attempts: 
 
 def _execute_once(nb, cwd: Path, profile: str, timeout: int):
     from jupyter_client.kernelspec import NoSuchKernel
-    from course_utils.tools.kernel import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+    from course_utils.tools.kernel import NotebookClient
 
     nb = copy.deepcopy(nb)
     env = {**os.environ, "COURSE_PROFILE": profile}
