@@ -81,7 +81,7 @@ def category_sets(things: Iterable[int], stuffs: Iterable[int]) -> tuple[tuple[i
 
 def panoptic_map(name: str, value: object) -> torch.Tensor:
     """A ``(B,) H x W x 2`` integer tensor (not bool), returned as ``B x H x W x 2`` int64 on the cpu."""
-    validation.tensor(name, value, ndim=(3, 4), dtypes="int")
+    value = validation.tensor(name, value, ndim=(3, 4), dtypes="int")
     if value.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer (category, instance) ids, got a bool tensor")
     if value.shape[-1] != 2:
@@ -96,7 +96,7 @@ def _inputs(preds: object, target: object, things: Iterable[int], stuffs: Iterab
     things_, stuffs_ = category_sets(things, stuffs)
     p, t = panoptic_map("preds", preds), panoptic_map("target", target)
     if p.shape != t.shape:
-        raise ValueError(f"preds and target must have the same shape, got {tuple(preds.shape)} and {tuple(target.shape)}")
+        raise ValueError(f"preds and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}")
     known = torch.tensor(things_ + stuffs_ + (VOID,))
     bad = p[..., 0][~torch.isin(p[..., 0], known)]
     if bad.numel():
@@ -267,8 +267,8 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable
         "per_class": {category: {"pq", "sq", "rq": float, "tp", "fp", "fn": int}}}``, every category of
         ``things | stuffs`` in ``per_class`` (ascending), ``NaN`` where a category or group has no segment.
     """
-    things_, stuffs_, counts = _batch_counts(preds, target, things, stuffs, crowd)
-    return summarize(*counts, things_, stuffs_)
+    things_, stuffs_, (tp, fp, fn, iou) = _batch_counts(preds, target, things, stuffs, crowd)
+    return summarize(tp, fp, fn, iou, things_, stuffs_)
 
 
 # ---- what went wrong, segment by segment -----------------------------------------------------

@@ -27,6 +27,11 @@ class _Linked(Case):
     role: str = ""
 
 
+def _linked(case: Case) -> tuple[str, dict]:
+    """The role and the shared memo of a linked case; ``""`` and a fresh dict for any other case."""
+    return (case.role, case.memo) if isinstance(case, _Linked) else ("", {})
+
+
 def _blobs(g: torch.Generator, n: int, k: int, d: int, spread: float = 0.15,
            dtype: torch.dtype = torch.float32) -> torch.Tensor:
     centres = torch.rand(k, d, generator=g) * 4
@@ -66,6 +71,7 @@ def _assign_verify(case: Case, got: object, expected: torch.Tensor) -> str | Non
     problem = _int_tensor(got, x.shape[0])
     if problem:
         return problem
+    assert isinstance(got, torch.Tensor)  # _int_tensor has checked it
     if isinstance(case, _Exact):
         return compare(expected, got, 0, 0, exact_dtype=True)
     if got.min() < 0 or got.max() >= centres.shape[0]:
@@ -187,9 +193,9 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
     rows = matches.float().argmax(1)
     if len(set(rows.tolist())) < k:
         return "two centres are the same point; a chosen point has distance 0 and must not be drawn again"
-    role = getattr(case, "role", "")
+    role, memo = _linked(case)
     if role:
-        case.memo[role] = got
+        memo[role] = got
     if role == "distribution":
         pair = rows % PAIRS
         both = torch.bincount(pair, minlength=PAIRS) == 2
@@ -200,14 +206,14 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
                     f"completes {FAR_RANGE[0]} to {FAR_RANGE[1]} of them (about 90), proportionally to D about 61, "
                     f"the farthest point all {M}")
     elif role == "repeat":
-        first = case.memo.get("distribution")
+        first = memo.get("distribution")
         if first is not None and not torch.equal(first, got):
             return ("the same x, k and a generator in the same state gave different centres: draw every random "
                     "number from `generator` (torch.randint(..., generator=generator), torch.multinomial(..., "
                     "generator=generator)), never from the global random state")
     elif role == "first 2":
-        firsts = [case.memo.get(f"first {n}") for n in range(3)]
-        if all(f is not None and torch.equal(f, firsts[0]) for f in firsts):
+        firsts = [memo.get(f"first {n}") for n in range(3)]
+        if firsts[0] is not None and all(f is not None and torch.equal(f, firsts[0]) for f in firsts):
             return ("three different generator seeds gave the same first centre: draw it with "
                     "torch.randint(N, (1,), generator=generator)")
     elif k < x.shape[0] and x.shape[0] > 30:
@@ -266,7 +272,7 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-def _same_partition(expected: kmeans.KMeansResult, got: tuple) -> str | None:
+def _same_partition(expected: kmeans.KMeansResult, got: tuple | list) -> str | None:
     """The default init may draw its random numbers differently from the reference: compare the
     clustering up to a renumbering of the clusters."""
     labels, centres, inertia, n_iter = got
@@ -292,12 +298,12 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
         return "labels: " + problem
     if isinstance(got[1], torch.Tensor) and got[1].dtype != case.args[0].dtype:
         return f"centres: wrong dtype: expected {case.args[0].dtype} like x, got {got[1].dtype}"
-    role = getattr(case, "role", "")
+    role, memo = _linked(case)
     if role == "default":
-        case.memo["default"] = got[0].detach().cpu().clone()
+        memo["default"] = got[0].detach().cpu().clone()
         return _same_partition(expected, got)
     if role == "repeat":
-        first = case.memo.get("default")
+        first = memo.get("default")
         if first is not None and not torch.equal(first, got[0].cpu()):
             return ("labels: the same call with a generator in the same state numbered the clusters differently: "
                     "pass `generator` on to kmeans_plus_plus(x, k, generator)")

@@ -117,7 +117,7 @@ def _pooled(g: torch.Generator, shape: tuple[int, ...], kernel_size: int, stride
             with_size: bool, note: str, dtype: torch.dtype = torch.float32) -> Case:
     image = torch.randn(*shape, generator=g, dtype=dtype)
     values, indices = F.max_pool2d(image, kernel_size, stride, return_indices=True)
-    kwargs = {"stride": stride} if stride is not None else {}
+    kwargs: dict[str, object] = {"stride": stride} if stride is not None else {}
     if with_size:
         kwargs["output_size"] = tuple(shape[2:])
     return Case((values, indices, kernel_size), kwargs, note=note)

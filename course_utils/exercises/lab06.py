@@ -102,7 +102,7 @@ ENCODE_TARGETS = Exercise(
 
 
 # ---- 06.yolo_loss ----------------------------------------------------------------------------
-def _target(s: int, c: int, objects: list[tuple[int, int, tuple[float, float, float, float], int]],
+def _target(s: int, c: int, objects: list[tuple[int, int, int, tuple[float, float, float, float], int]],
             n: int = 1) -> torch.Tensor:
     """``n x S x S x (5 + C)`` targets of zeros, ``objects`` ``(image, row, col, (x, y, w, h), label)``."""
     t = torch.zeros(n, s, s, 5 + c)

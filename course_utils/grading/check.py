@@ -60,7 +60,7 @@ def strict() -> bool:
 def _describe_inputs(reference: Callable, case: Case) -> str:
     try:
         bound = inspect.signature(reference).bind(*case.args, **case.kwargs)
-        items = bound.arguments.items()
+        items = list(bound.arguments.items())
     except TypeError:
         items = [(f"arg{i}", a) for i, a in enumerate(case.args)] + list(case.kwargs.items())
     return "; ".join(f"{name} = {describe(value)}" for name, value in items)
@@ -120,7 +120,9 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
                 lines.append(f"   hint: {ex.hint}")
             return CheckResult(ex.id, status, "\n".join(lines), n, total)
 
-        expected = call_student(ex, ex.reference, Case(snapshot(case.args), snapshot(case.kwargs)), guard=False)
+        args, kwargs = snapshot(case.args), snapshot(case.kwargs)
+        assert isinstance(args, tuple) and isinstance(kwargs, dict)  # snapshot keeps a tuple a tuple, makes a dict
+        expected = call_student(ex, ex.reference, Case(args, kwargs), guard=False)
         before = snapshot((case.args, case.kwargs))
         try:
             got = fn(*case.args, **case.kwargs) if replaying else call_student(ex, fn, case)

@@ -29,9 +29,8 @@ def _describe(value: object) -> str:
             text += f" on {value.device}"
         if value.numel() <= 8 and value.device.type != "meta":
             values = value.detach().cpu()
-            if values.is_floating_point():
-                values = np.round(values.double().numpy(), 4)
-            text += f" = {values.tolist()}"
+            shown = np.round(values.double().numpy(), 4).tolist() if values.is_floating_point() else values.tolist()
+            text += f" = {shown}"
         return text
     if isinstance(value, np.ndarray):
         return f"numpy {value.dtype} array of shape {value.shape}"

@@ -95,7 +95,7 @@ def where_raised(exc: BaseException) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+    line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
     text = f"in `{frame.name}`, line {frame.lineno}"
     return f"{text}: {line}" if line else text
 
@@ -158,7 +158,7 @@ def _function(obj: object) -> Any:
     its wrapper's code with every function so decorated) or a ``torch.fx.wrap``; ``None`` if none."""
     obj = getattr(obj, "__func__", obj)
     try:
-        obj = inspect.unwrap(obj)
+        obj = inspect.unwrap(obj) if callable(obj) else obj
     except ValueError:
         return None
     return obj if isinstance(obj, types.FunctionType) else None

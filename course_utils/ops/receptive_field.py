@@ -133,8 +133,8 @@ def empirical_receptive_field(module: nn.Module, in_channels: int, input_size: i
     i, j = position if position is not None else (h // 2, w // 2)
     if not (0 <= i < h and 0 <= j < w):
         raise ValueError(f"position {(i, j)} is outside the {h} x {w} output")
-    out[0, :, i, j].sum().backward()
-    nonzero = x.grad[0].abs().sum(0) > 0
+    (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x)
+    nonzero = grad[0].abs().sum(0) > 0
     rows, cols = nonzero.any(1).nonzero()[:, 0], nonzero.any(0).nonzero()[:, 0]
     if rows.numel() == 0:
         raise ValueError("no input pixel influences this output (is the module connected?)")

@@ -100,6 +100,7 @@ def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     """
     validation.positive_int("batch_size", batch_size)
     decode_fn = decode_fn or yolo_ops.decode
+    num_classes = validation.positive_int("model.num_classes", model.num_classes)
     if not len(images):
         return []
     device = next(model.parameters()).device
@@ -113,7 +114,8 @@ def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
                 batch = (chunk if isinstance(chunk, torch.Tensor) else torch.stack(list(chunk))).to(device)
                 preds = model(batch).float().cpu()                      # decode on the CPU: small tensors
                 for pred in preds:
-                    d = decode_fn(pred, model.num_classes, tuple(batch.shape[2:]), score_threshold, iou_threshold)
+                    image_size = (batch.shape[2], batch.shape[3])
+                    d = decode_fn(pred, num_classes, image_size, score_threshold, iou_threshold)
                     out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(), "labels": d["labels"].cpu() + 1})
     finally:
         model.train(was_training)

@@ -28,12 +28,8 @@ from torch import nn
 from torchvision.models.segmentation.deeplabv3 import ASPP
 
 from course_utils import validation
-from course_utils.models.segmentation.fcn import (
-    Backbone,
-    _check_input,
-    _pad_to,
-    conv_bn_relu,
-)
+from course_utils.models.layers import conv_bn
+from course_utils.models.segmentation.fcn import Backbone, _check_input, _pad_to
 from course_utils.ops.context import pyramid_pool
 
 OUTPUT_STRIDE = 8
@@ -144,7 +140,7 @@ class PSPNet(_Segmenter):
         super().__init__(num_classes, width, in_channels)
         c = self.backbone.channels[4]
         self.ppm = PyramidPooling(c, bins, pool)
-        self.fuse = nn.Sequential(conv_bn_relu(2 * c, c), nn.Dropout2d(dropout))
+        self.fuse = nn.Sequential(conv_bn(2 * c, c), nn.Dropout2d(dropout))
         self.classifier = nn.Conv2d(c, num_classes, 1)
 
     def head(self, features: torch.Tensor) -> torch.Tensor:

@@ -90,7 +90,7 @@ def scene_config(recipe: ContextRecipe) -> SceneConfig:
     return lab02.scene_config(_check(recipe))            # type: ignore[arg-type]
 
 
-def validation_scenes(recipe: ContextRecipe, device: object = None) -> Scenes:
+def validation_scenes(recipe: ContextRecipe, device: torch.device | str = "cpu") -> Scenes:
     """Lab 02's ``n_val`` validation scenes (unseen in training)."""
     return lab02.validation_scenes(_check(recipe), device)  # type: ignore[arg-type]
 

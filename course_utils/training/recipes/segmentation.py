@@ -62,7 +62,7 @@ def scene_config(recipe: FCNRecipe) -> SceneConfig:
     return SceneConfig(size=recipe.size)
 
 
-def validation_scenes(recipe: FCNRecipe, device: object = None, seed: int = 0) -> Scenes:
+def validation_scenes(recipe: FCNRecipe, device: torch.device | str = "cpu", seed: int = 0) -> Scenes:
     """Lab 02's ``n_val`` unseen validation scenes (rendered with seed ``1 + seed``)."""
     return render_scenes(scene_config(recipe), range(recipe.n_val), seed=VALIDATION_SEED + seed, device=device)
 
