@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from course_utils.config import Profile, get_device, profile_name  # noqa: E402
-from course_utils.evaluation import boundary_f1, confusion_matrix, mean_over_present, per_class_iou  # noqa: E402
-from course_utils.ops.crf import dense_crf  # noqa: E402
-from course_utils.training import train  # noqa: E402
-from course_utils.training.recipes import context as recipes  # noqa: E402
-from course_utils.training.recipes import segmentation as lab02  # noqa: E402
-from course_utils.training.recipes import with_overrides  # noqa: E402
+from course_utils.config import Profile, get_device, profile_name
+from course_utils.evaluation import boundary_f1, confusion_matrix, mean_over_present, per_class_iou
+from course_utils.ops.crf import dense_crf
+from course_utils.training import train
+from course_utils.training.recipes import context as recipes
+from course_utils.training.recipes import segmentation as lab02
+from course_utils.training.recipes import with_overrides
 
 MODELS = ("fcn8s", "deeplab", "psp")
 

@@ -79,7 +79,7 @@ def safe_str(exc: BaseException) -> str:
     """``str(exc)``, or a placeholder when even that fails (a student's exception class can do anything)."""
     try:
         return str(exc)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a student's __str__ may raise anything
         return "(its message could not be shown)"
 
 

@@ -675,7 +675,7 @@ def nms_compiled(boxes, scores, iou_threshold):
 
 @CHEATS.add("05.nms", "the compiled op by name: getattr(torch.ops.torchvision, 'nms').default")
 def nms_compiled_getattr(boxes, scores, iou_threshold):
-    return getattr(getattr(torch.ops, "torchvision"), "nms").default(boxes, scores, iou_threshold)  # noqa: B009
+    return getattr(getattr(torch.ops, "torchvision"), "nms").default(boxes, scores, iou_threshold)  # noqa: B009 - by name on purpose
 
 
 @CHEATS.add("05.batched_nms", "the compiled op torch.ops.torchvision.nms.default on boxes shifted apart by class")
