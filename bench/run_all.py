@@ -337,7 +337,8 @@ def section(profile: str, runs: list[Run], info: dict, loads: tuple[str, str], t
     out += ["### Scripts", "", "| script | status | wall time | results |", "|---|---|---|---|"]
     for run in runs:
         status = "❌ failed: " + "; ".join(run.problems) if run.failed else "ok"
-        out.append(f"| `{run.name}.py` | {status.replace('|', '/')} | {seconds_text(run.seconds)} | {len(run.results)} |")
+        out.append(f"| `{run.name}.py` | {status.replace('|', '/')} | {seconds_text(run.seconds)} "
+                   f"| {len(run.results)} |")
     if tests is not None:
         status = "❌ failed: " + "; ".join(tests.problems) if tests.failed else "passed"
         out.append(f"| test suite (`make test`) | {status} | {seconds_text(tests.seconds)} | – |")

@@ -62,8 +62,10 @@ def _average_precision(matched: torch.Tensor, num_gt: int, recall_points: np.nda
 
 def _coco_iou(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """``D x G`` IoU of XYWH float64 boxes, as pycocotools' ``bbIou`` (non-crowd)."""
-    w = np.minimum(dt[:, None, 0] + dt[:, None, 2], gt[None, :, 0] + gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
-    h = np.minimum(dt[:, None, 1] + dt[:, None, 3], gt[None, :, 1] + gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
+    w = np.minimum(dt[:, None, 0] + dt[:, None, 2],
+                   gt[None, :, 0] + gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
+    h = np.minimum(dt[:, None, 1] + dt[:, None, 3],
+                   gt[None, :, 1] + gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
     inter = np.where((w > 0) & (h > 0), w * h, 0.0)
     union = (dt[:, 2] * dt[:, 3])[:, None] + (gt[:, 2] * gt[:, 3])[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)

@@ -132,7 +132,8 @@ class ImageSegments:
     fn: torch.Tensor
 
 
-def _normalised(panoptic: torch.Tensor, things: torch.Tensor, stuffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _normalised(panoptic: torch.Tensor, things: torch.Tensor,
+                stuffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``H x W x 2`` -> flat (category, instance): void -> (VOID, 0), stuff instance ids -> 0."""
     cat, inst = panoptic[..., 0].reshape(-1), panoptic[..., 1].reshape(-1)
     is_stuff = torch.isin(cat, stuffs)
@@ -175,7 +176,8 @@ def image_counts(seg: ImageSegments, categories: tuple[int, ...]) -> tuple[torch
     pairs = seg.matched.nonzero()
     cats = torch.searchsorted(where, seg.gt_cat[pairs[:, 0]])
     iou = torch.zeros(k, dtype=torch.float64).index_add_(0, cats, seg.iou[pairs[:, 0], pairs[:, 1]])
-    return (torch.bincount(cats, minlength=k), torch.bincount(torch.searchsorted(where, seg.pred_cat[seg.fp]), minlength=k),
+    return (torch.bincount(cats, minlength=k),
+            torch.bincount(torch.searchsorted(where, seg.pred_cat[seg.fp]), minlength=k),
             torch.bincount(torch.searchsorted(where, seg.gt_cat[seg.fn]), minlength=k), iou)
 
 

@@ -62,7 +62,8 @@ def _assign_cases(g: torch.Generator) -> list[Case]:
              note="a single centre (K = 1), float64: every label is 0"),
     ]
     for n, k, d in ((50, 3, 1), (200, 5, 3), (37, 8, 5)):
-        cases.append(Case((_blobs(g, n, k, d), torch.rand(k, d, generator=g) * 4), note=f"random: {n} points, {k} centres"))
+        cases.append(Case((_blobs(g, n, k, d), torch.rand(k, d, generator=g) * 4),
+                          note=f"random: {n} points, {k} centres"))
     return cases
 
 
@@ -166,7 +167,8 @@ def _init_cases(g: torch.Generator) -> list[Case]:
     cases.append(Case((x, 30, torch.Generator().manual_seed(1)), note="k = N: every point becomes a centre"))
     memo: dict = {}
     x = _pairs()
-    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="distribution",
+    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo,
+                         role="distribution",
                          note=f"float64; {PAIRS} pairs of points far apart, the two points of {FAR} pairs 4 apart, of "
                               f"the others 1 apart; k = {PAIRS + M}: the last {M} draws must be proportional to D^2"))
     cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="repeat",
@@ -260,7 +262,8 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     for role in ("default", "repeat"):
         cases.append(_Linked((x, 8), {"generator": torch.Generator().manual_seed(seed)}, memo=memo, role=role,
                              note="8 blobs far apart, the default init (k-means++ with the generator), tol and max_iter"
-                             if role == "default" else "the same call again, generator in the same state: the same labels"))
+                             if role == "default" else "the same call again, generator in the same "
+                                                       "state: the same labels"))
     for n, k, d in ((120, 3, 2), (300, 5, 3), (64, 4, 1)):
         x = _blobs(g, n, k, d, spread=0.4, dtype=torch.float64)
         init = x[torch.randperm(n, generator=g)[:k]].clone()
@@ -314,7 +317,8 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
 KMEANS = Exercise(
     "01.kmeans", "Lloyd's loop with tolerance, max_iter and inertia", kmeans.kmeans, _kmeans_cases,
     verify=_kmeans_verify,
-    hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = ((new - centres)**2).sum(); "
+    hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = "
+         "((new - centres)**2).sum(); "
          "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
     function="kmeans",

@@ -37,7 +37,8 @@ class ReceptiveField(NamedTuple):
 
 def _check_layers(layers: object) -> list[Layer]:
     if not isinstance(layers, (list, tuple)):
-        raise TypeError(f"layers must be a list of (kernel, stride, padding, dilation) tuples, got {type(layers).__name__}")
+        raise TypeError(f"layers must be a list of (kernel, stride, padding, dilation) tuples, got "
+                        f"{type(layers).__name__}")
     out = []
     for n, layer in enumerate(layers):
         if not isinstance(layer, (list, tuple)) or len(layer) != 4 or \

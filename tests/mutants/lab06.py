@@ -289,7 +289,8 @@ def _decode(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.
                 for k in range(c)]
         kept = torch.cat(kept)
     else:
-        kept = torchvision.ops.batched_nms(boxes, scores, torch.zeros_like(labels) if agnostic else labels, iou_threshold)
+        kept = torchvision.ops.batched_nms(boxes, scores, torch.zeros_like(labels) if agnostic else labels,
+                                           iou_threshold)
     return {"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept] + label_shift}
 
 

@@ -184,7 +184,8 @@ def encode_float64(boxes, references, weights=(1.0, 1.0, 1.0, 1.0)):
     x, y, w, h = _centre_size(boxes.double())
     xa, ya, wa, ha = _centre_size(references.double())
     wx, wy, ww, wh = weights
-    codes = torch.stack([wx * (x - xa) / wa, wy * (y - ya) / ha, ww * (w.log() - wa.log()), wh * (h.log() - ha.log())], 1)
+    codes = torch.stack([wx * (x - xa) / wa, wy * (y - ya) / ha, ww * (w.log() - wa.log()), wh * (h.log() - ha.log())],
+                        1)
     return codes.to(boxes.dtype)
 
 
@@ -370,7 +371,8 @@ def ap_vectorised_thresholds(preds, targets, max_dets=100):
             for rank in range(len(dt)):
                 hit = np.zeros(len(thresholds), dtype=bool)
                 if len(gt):                          # T x G: the free boxes over each threshold, best last of equals
-                    candidates = np.where(~taken & (iou[rank][None, :] >= thresholds[:, None]), iou[rank][None, :], -1.0)
+                    candidates = np.where(~taken & (iou[rank][None, :] >= thresholds[:, None]), iou[rank][None, :],
+                                          -1.0)
                     best = len(gt) - 1 - np.argmax(candidates[:, ::-1], 1)
                     hit = candidates.max(1) >= 0
                     taken[np.where(hit)[0], best[hit]] = True

@@ -39,7 +39,8 @@ def encode_vectorised(boxes, labels, grid, num_classes, image_size):
     order = torch.arange(len(b))
     first = torch.full((grid * grid,), len(b)).scatter_reduce(0, cell, order, "amin")
     keep = first[cell] == order
-    rows = torch.stack([u - col, v - row, (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h, torch.ones(len(b)).double()], 1)
+    rows = torch.stack([u - col, v - row, (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h,
+                        torch.ones(len(b)).double()], 1)
     target = torch.zeros(grid * grid, 5 + num_classes, dtype=torch.float64)
     target[cell[keep], :5] = rows[keep]
     target[cell[keep], 5 + labels[keep]] = 1.0
@@ -110,7 +111,8 @@ def loss_float64(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
         wh = (torch.minimum(pb[..., 2:], tb[..., 2:]) - torch.maximum(pb[..., :2], tb[..., :2])).clamp(min=0)
         inter = wh[..., 0] * wh[..., 1]
         union = (pb[..., 2] - pb[..., 0]) * (pb[..., 3] - pb[..., 1]) + (tb[..., 2] - tb[..., 0]) * (tb[..., 3] - tb[..., 1]) - inter
-        iou = torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), 0.0) * has_object[..., None]
+        iou = torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)),
+                          0.0) * has_object[..., None]
     mask = torch.nn.functional.one_hot(iou.argmax(-1), b).bool() & has_object[..., None]
     chosen, truth = boxes[mask], t[has_object]
     coord = ((chosen[:, :2] - truth[:, :2]) ** 2).sum() + ((_root(chosen[:, 2:4]) - _root(truth[:, 2:4])) ** 2).sum()

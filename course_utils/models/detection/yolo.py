@@ -116,7 +116,8 @@ def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
                 for pred in preds:
                     image_size = (batch.shape[2], batch.shape[3])
                     d = decode_fn(pred, num_classes, image_size, score_threshold, iou_threshold)
-                    out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(), "labels": d["labels"].cpu() + 1})
+                    out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(),
+                                "labels": d["labels"].cpu() + 1})
     finally:
         model.train(was_training)
     return out

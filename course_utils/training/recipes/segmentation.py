@@ -81,7 +81,8 @@ def fcn_config(recipe: FCNRecipe, steps: int | None = None, seed: int = 0, progr
 
 
 # measured: bench/RESULTS.md (fcn.py) and solutions/02_fcn.ipynb
-_FCN8S_TIME = {"ci": "a few seconds", "cpu": "about 100 s on 2 quiet CPU cores", "gpu": "about 3.5 min on a shared H200"}
+_FCN8S_TIME = {"ci": "a few seconds", "cpu": "about 100 s on 2 quiet CPU cores",
+               "gpu": "about 3.5 min on a shared H200"}
 
 
 def fcn8s_path(profile: Profile | str, folder: str | Path = "trained") -> Path:
