@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
             per_step = recipes.seconds_per_step(model, recipes.scene_batches(R, P, args.seed), steps=20)
             seconds = per_step * R2.steps
             params, speed = sum(p.numel() for p in model.parameters()), images_per_second(model, val.images)
-            print(f"fcn8s: loaded from {args.fcn8s}; {R2.steps} steps x {per_step * 1000:.0f} "
-                  f"ms/step (measured here) = "
-                  f"{seconds:.0f} s, {params:,d} parameters, {speed:.0f} images/s, mIoU {result['mIoU']:.3f}, boundary "
-                  f"F {result['boundary_f1']:.3f}; load {start_load:.1f} -> {load():.1f}", flush=True)
+            print(f"fcn8s: loaded from {args.fcn8s}; {R2.steps} steps x {per_step * 1000:.0f} ms/step (measured "
+                  f"here) = {seconds:.0f} s, {params:,d} parameters, {speed:.0f} images/s, mIoU "
+                  f"{result['mIoU']:.3f}, boundary F {result['boundary_f1']:.3f}; load {start_load:.1f} -> "
+                  f"{load():.1f}", flush=True)
             print("RESULT " + json.dumps({"lab": "09", "name": name, "metric": "mIoU",
                                           "value": round(result["mIoU"], 4),
                                           "target": R2.target, "seconds": round(seconds, 1),

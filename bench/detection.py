@@ -180,7 +180,8 @@ def bench_proposals(profile: str, p: recipes.FasterRCNNRecipe, seed: int) -> lis
           f"{seconds:.3f} s/image (load {load()})")
     results.append(bench_rcnn_speed(profile, scenes.images, ours))
     results.append({"lab": "05", "name": "proposals", "metric": "recall@0.5", "value": round(float(recall), 4),
-                    "recall_0.7": round(recall_70, 4), "images": n, "seconds": round(seconds * n, 2), "seconds_per_image": round(seconds, 4),
+                    "recall_0.7": round(recall_70, 4), "images": n, "seconds": round(seconds * n, 2),
+                    "seconds_per_image": round(seconds, 4),
                     "proposals_per_image": round(per_image, 1), "profile": profile, "load": load()})
     try:
         import cv2  # optional: opencv-contrib-python-headless, never a dependency of the package

@@ -95,7 +95,8 @@ def main() -> None:
     seconds = time.perf_counter() - start
     print(f"lab 01 quality: mIoU {miou:.3f} on the noisy three-intensity image (target 0.95), {seconds * 1000:.0f} ms")
     print("RESULT " + json.dumps({"lab": "01", "name": "toy_miou", "metric": "mIoU", "value": round(miou, 4),
-                                  "target": 0.95, "seconds": round(seconds, 4), "profile": P.name, "device": str(device)}))
+                                  "target": 0.95, "seconds": round(seconds, 4), "profile": P.name,
+                                  "device": str(device)}))
 
 
 if __name__ == "__main__":

@@ -234,7 +234,8 @@ def test_check_rejects_max_unpool_that_ignores_output_size():
         return out.reshape(*x.shape[:2], h, w)
 
     result = _verdict("03.max_unpool", ignores_size)
-    assert "odd size 7 x 7" in result.message and "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message
+    assert "odd size 7 x 7" in result.message
+    assert "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message
 
 
 # ---- drawing helpers -------------------------------------------------------------------------

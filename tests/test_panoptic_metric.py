@@ -59,7 +59,8 @@ def test_a_perfect_prediction_scores_one_and_absent_classes_are_left_out():
     assert (result["pq"], result["sq"], result["rq"]) == (1.0, 1.0, 1.0)
     assert result["pq_th"] == result["pq_st"] == 1.0
     water, square = result["per_class"][2], result["per_class"][4]
-    assert math.isnan(water["pq"]) and math.isnan(square["sq"]) and (square["tp"], square["fp"], square["fn"]) == (0, 0, 0)
+    assert math.isnan(water["pq"]) and math.isnan(square["sq"])
+    assert (square["tp"], square["fp"], square["fn"]) == (0, 0, 0)
     assert list(result["per_class"]) == [0, 1, 2, 3, 4, 5]
 
 

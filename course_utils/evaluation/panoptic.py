@@ -354,9 +354,9 @@ def segment_errors(preds: torch.Tensor, target: torch.Tensor, things: Iterable[i
     """The segments that cost PQ, per class (ascending category id), the worst (lowest IoU, then largest)
     first within a class: every missed target segment (kinds ``missed``, ``left void``, ``merged``: one
     predicted segment over two objects, ``wrong category``), every false positive (``false``; ``merged``: it
-    covers two objects or more; ``split``: a second segment on an object already matched), matched segments with IoU below ``poor_iou`` (``poor
-    match``), and stuff whose pixels false things took (``eaten``). Arguments as :func:`panoptic_quality`;
-    ``names[c]`` names category ``c`` in the reasons."""
+    covers two objects or more; ``split``: a second segment on an object already matched), matched segments
+    with IoU below ``poor_iou`` (``poor match``), and stuff whose pixels false things took (``eaten``).
+    Arguments as :func:`panoptic_quality`; ``names[c]`` names category ``c`` in the reasons."""
     p, t, things_, stuffs_ = _inputs(preds, target, things, stuffs)
     validation.number("poor_iou", poor_iou, minimum=0.0, maximum=1.0)
     errors = []

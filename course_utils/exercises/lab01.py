@@ -262,8 +262,8 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     for role in ("default", "repeat"):
         cases.append(_Linked((x, 8), {"generator": torch.Generator().manual_seed(seed)}, memo=memo, role=role,
                              note="8 blobs far apart, the default init (k-means++ with the generator), tol and max_iter"
-                             if role == "default" else "the same call again, generator in the same "
-                                                       "state: the same labels"))
+                             if role == "default"
+                             else "the same call again, generator in the same state: the same labels"))
     for n, k, d in ((120, 3, 2), (300, 5, 3), (64, 4, 1)):
         x = _blobs(g, n, k, d, spread=0.4, dtype=torch.float64)
         init = x[torch.randperm(n, generator=g)[:k]].clone()

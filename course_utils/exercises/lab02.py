@@ -59,7 +59,8 @@ def _convolutionize_verify(case: Case, got: object, expected: nn.Conv2d) -> str 
                 f"{tuple(got.kernel_size)}, stride {tuple(got.stride)}, padding {tuple(got.padding)}, "
                 f"dilation {tuple(got.dilation)}, groups {got.groups}")
     if got.weight.dtype != linear.weight.dtype:
-        return f"the conv's weight is {got.weight.dtype}, the Linear's {linear.weight.dtype}: keep the dtype (and device)"
+        return (f"the conv's weight is {got.weight.dtype}, the Linear's {linear.weight.dtype}: keep the dtype "
+                "(and device)")
     if (got.bias is None) != (linear.bias is None):
         return "the conv must have a bias exactly when the Linear has one (bias=linear.bias is not None)"
     for name, param in (("weight", got.weight), ("bias", got.bias)):

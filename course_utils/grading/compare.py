@@ -64,7 +64,8 @@ def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: floa
     if e.numel() == 0:
         return None
     if e.is_floating_point() or e.is_complex():
-        e, g = e.to(torch.complex128 if e.is_complex() else torch.float64), g.to(torch.complex128 if e.is_complex() else torch.float64)
+        wide = torch.complex128 if e.is_complex() else torch.float64
+        e, g = e.to(wide), g.to(wide)
         bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
     else:
         bad = g != e

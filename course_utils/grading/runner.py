@@ -322,7 +322,8 @@ def guard_rules(ex: Exercise) -> GuardRules:
             builtins.setdefault(id(kernel), (kernel, why))
     reference = _function(ex.reference)
     if reference is not None and _is_course_code(reference.__code__):
-        own = f"`{reference.__module__}.{reference.__qualname__}` (the course's reference solution) is off-limits inside it"
+        own = (f"`{reference.__module__}.{reference.__qualname__}` (the course's reference solution) is off-limits "
+               "inside it")
         codes[id(reference.__code__)] = own
         module = sys.modules.get(reference.__module__)
         course = [*(_module_functions(module) if module else ()), *_course_reach(reference, allowed)]

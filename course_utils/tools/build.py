@@ -118,7 +118,8 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
 
     from course_utils.tools.kernel import NotebookClient
 
-    paths = [root / "solutions" / Path(n).name for n in names] if names else sorted((root / "solutions").glob("*.ipynb"))
+    solutions = root / "solutions"
+    paths = [solutions / Path(n).name for n in names] if names else sorted(solutions.glob("*.ipynb"))
     for path in paths:
         if not path.is_file():
             raise BuildError(f"no solution notebook {path}")

@@ -126,8 +126,8 @@ def align_ignores_aligned(features, boxes, output_size, spatial_scale=1.0, sampl
 
 @MUTANTS.add("05.roi_align", "the adaptive default (sampling_ratio <= 0) taken as one sample per bin")
 def align_one_sample(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
-    return roi.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio if sampling_ratio > 0 else 1,
-                         aligned)
+    return roi.roi_align(features, boxes, output_size, spatial_scale,
+                         sampling_ratio if sampling_ratio > 0 else 1, aligned)
 
 
 @MUTANTS.add("05.roi_align", "aligned shifts by +0.5 instead of -0.5")

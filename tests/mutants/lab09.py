@@ -346,7 +346,8 @@ def _mf(unary, image, iterations, w_bilateral, theta_alpha, theta_beta, w_spatia
     col = image.reshape(image.shape[0], n).T.to(unary.dtype)
     dp = (pos[:, None] - pos[None]).square().sum(-1)
     dc = (col[:, None] - col[None]).square().sum(-1)
-    bilateral = torch.exp(-width(dc, theta_beta)) if colour_only else torch.exp(-width(dp, theta_alpha) - width(dc, theta_beta))
+    bilateral = (torch.exp(-width(dc, theta_beta)) if colour_only
+                 else torch.exp(-width(dp, theta_alpha) - width(dc, theta_beta)))
     k = w_bilateral * bilateral + w_spatial * torch.exp(-width(dp, theta_gamma))
     if not self_loop:
         k = k * (1 - torch.eye(n, dtype=k.dtype))

@@ -90,7 +90,8 @@ class TinyYOLO(nn.Module):
 
 
 def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], score_threshold: float = 0.2,
-                iou_threshold: float = 0.5, batch_size: int = 16, decode_fn: Callable[..., dict] | None = None) -> list[dict]:
+                iou_threshold: float = 0.5, batch_size: int = 16,
+                decode_fn: Callable[..., dict] | None = None) -> list[dict]:
     """Detections of a YOLO model for ``N`` images (``N x 3 x H x W`` or a list of ``3 x H x W``), like
     lab 05's ``detect``: eval mode (the mode is restored after), no gradients, a list of ``{"boxes"
     K x 4, "scores" K, "labels" K}`` on the CPU, with labels in the **scenes' convention** ``1 .. C``.
