@@ -12,7 +12,7 @@ import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -120,9 +120,9 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
                 lines.append(f"   hint: {ex.hint}")
             return CheckResult(ex.id, status, "\n".join(lines), n, total)
 
-        args, kwargs = snapshot(case.args), snapshot(case.kwargs)
-        assert isinstance(args, tuple) and isinstance(kwargs, dict)  # snapshot keeps a tuple a tuple, makes a dict
-        expected = call_student(ex, ex.reference, Case(args, kwargs), guard=False)
+        # snapshot copies a tuple to a tuple and a dict to a dict
+        copied = Case(cast(tuple, snapshot(case.args)), cast(dict, snapshot(case.kwargs)))
+        expected = call_student(ex, ex.reference, copied, guard=False)
         before = snapshot((case.args, case.kwargs))
         try:
             got = fn(*case.args, **case.kwargs) if replaying else call_student(ex, fn, case)
