@@ -12,7 +12,7 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: lab test quick env unit notebooks browser-deps slurm-deps build clean
+.PHONY: lab test quick lint env unit notebooks browser-deps slurm-deps build clean
 
 env: $(STAMP)
 
@@ -27,15 +27,20 @@ $(STAMP): pyproject.toml constraints.txt
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. --port=$(PORT) $(ROOT_FLAG) labs/01_kmeans.ipynb
 
-# The whole suite (what CI runs): unit tests, including the slow ones and the browser tests (which run every
-# lab, unsolved, top to bottom in JupyterLab, and execute and export every deck), then the solutions under
-# nbval (strict: every check must pass).
+# The whole suite (what CI runs): the linters, unit tests, including the slow ones and the browser tests (which
+# run every lab, unsolved, top to bottom in JupyterLab, and execute and export every deck), then the solutions
+# under nbval (strict: every check must pass).
 test: $(STAMP) browser-deps slurm-deps
-	$(MAKE) --no-print-directory unit notebooks
+	$(MAKE) --no-print-directory lint unit notebooks
 
-# The developer loop (about two minutes): everything but the slow and the browser tests.
-quick: $(STAMP)
+# The developer loop (about two minutes): the linters, then everything but the slow and the browser tests.
+quick: $(STAMP) lint
 	COURSE_PROFILE=ci $(PYTEST) -m "not slow and not browser" tests
+
+# ruff (style, likely bugs) over the tree and mypy (types) over course_utils, as pyproject.toml configures them.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 unit: $(STAMP)
 	COURSE_PROFILE=ci $(PYTEST) --durations=15 tests
@@ -58,4 +63,4 @@ build: $(STAMP)
 	$(BIN)/course build
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache

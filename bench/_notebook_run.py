@@ -25,13 +25,13 @@ import nbformat
 from nbclient.exceptions import CellExecutionError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from course_utils.tools.kernel import NotebookClient  # noqa: E402
+from course_utils.tools.kernel import NotebookClient
 
 
 class TimedClient(NotebookClient):
     """A NotebookClient that prints each code cell's wall time as it finishes."""
 
-    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):  # noqa: D102
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
         started = time.perf_counter()
         status = "ok"
         try:

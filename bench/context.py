@@ -22,16 +22,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from course_utils.config import Profile, get_device, profile_name  # noqa: E402
-from course_utils.evaluation import boundary_f1, confusion_matrix, mean_over_present, per_class_iou  # noqa: E402
-from course_utils.ops.crf import dense_crf  # noqa: E402
-from course_utils.training import train  # noqa: E402
-from course_utils.training.recipes import context as recipes  # noqa: E402
-from course_utils.training.recipes import segmentation as lab02  # noqa: E402
-from course_utils.training.recipes import with_overrides  # noqa: E402
+from course_utils.config import Profile, get_device, profile_name
+from course_utils.evaluation import boundary_f1, confusion_matrix, mean_over_present, per_class_iou
+from course_utils.ops.crf import dense_crf
+from course_utils.training import train
+from course_utils.training.recipes import context as recipes
+from course_utils.training.recipes import segmentation as lab02
+from course_utils.training.recipes import with_overrides
 
 MODELS = ("fcn8s", "deeplab", "psp")
 
@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fcn-set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override lab 02's recipe for FCN-8s, e.g. --fcn-set steps=1000")
     parser.add_argument("--fcn8s", type=Path, default=None, metavar="FILE",
-                        help="load lab 02's FCN-8s from FILE (save_trained's format) instead of training it; its training "
-                             "time is then the mean step time measured here times lab 02's steps")
+                        help="load lab 02's FCN-8s from FILE (save_trained's format) instead of training it; its "
+                             "training time is then the mean step time measured here times lab 02's steps")
     args = parser.parse_args(argv)
     device = get_device()
     profile = args.profile or profile_name(device)
@@ -99,10 +99,12 @@ def main(argv: list[str] | None = None) -> int:
             per_step = recipes.seconds_per_step(model, recipes.scene_batches(R, P, args.seed), steps=20)
             seconds = per_step * R2.steps
             params, speed = sum(p.numel() for p in model.parameters()), images_per_second(model, val.images)
-            print(f"fcn8s: loaded from {args.fcn8s}; {R2.steps} steps x {per_step * 1000:.0f} ms/step (measured here) = "
-                  f"{seconds:.0f} s, {params:,d} parameters, {speed:.0f} images/s, mIoU {result['mIoU']:.3f}, boundary F "
-                  f"{result['boundary_f1']:.3f}; load {start_load:.1f} -> {load():.1f}", flush=True)
-            print("RESULT " + json.dumps({"lab": "09", "name": name, "metric": "mIoU", "value": round(result["mIoU"], 4),
+            print(f"fcn8s: loaded from {args.fcn8s}; {R2.steps} steps x {per_step * 1000:.0f} ms/step (measured "
+                  f"here) = {seconds:.0f} s, {params:,d} parameters, {speed:.0f} images/s, mIoU "
+                  f"{result['mIoU']:.3f}, boundary F {result['boundary_f1']:.3f}; load {start_load:.1f} -> "
+                  f"{load():.1f}", flush=True)
+            print("RESULT " + json.dumps({"lab": "09", "name": name, "metric": "mIoU",
+                                          "value": round(result["mIoU"], 4),
                                           "target": R2.target, "seconds": round(seconds, 1),
                                           "boundary_f1": round(result["boundary_f1"], 4), "params": params,
                                           "images_per_s": round(speed, 1), "steps": R2.steps, "loaded": str(args.fcn8s),

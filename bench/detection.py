@@ -58,7 +58,8 @@ def images_per_s(kind: str, model: torch.nn.Module, images: torch.Tensor, batch_
     return images_per_second(lambda batch: predict(kind, model, batch, batch_size), images, batch_size)
 
 
-def bench_detector(kind: str, profile: str, p: recipes.FasterRCNNRecipe | recipes.YoloRecipe, device: torch.device, seed: int, eval_every: int,
+def bench_detector(kind: str, profile: str, p: recipes.FasterRCNNRecipe | recipes.YoloRecipe, device: torch.device,
+                   seed: int, eval_every: int,
                    save: str | None = None) -> tuple[dict, torch.nn.Module]:
     """Train one detector with its recipe (``kind``: faster_rcnn or yolo); score it on the validation scenes."""
     val, val_targets = recipes.validation_scenes(p, seed)
@@ -179,7 +180,8 @@ def bench_proposals(profile: str, p: recipes.FasterRCNNRecipe, seed: int) -> lis
           f"{seconds:.3f} s/image (load {load()})")
     results.append(bench_rcnn_speed(profile, scenes.images, ours))
     results.append({"lab": "05", "name": "proposals", "metric": "recall@0.5", "value": round(float(recall), 4),
-                    "recall_0.7": round(recall_70, 4), "images": n, "seconds": round(seconds * n, 2), "seconds_per_image": round(seconds, 4),
+                    "recall_0.7": round(recall_70, 4), "images": n, "seconds": round(seconds * n, 2),
+                    "seconds_per_image": round(seconds, 4),
                     "proposals_per_image": round(per_image, 1), "profile": profile, "load": load()})
     try:
         import cv2  # optional: opencv-contrib-python-headless, never a dependency of the package
@@ -197,8 +199,8 @@ def bench_proposals(profile: str, p: recipes.FasterRCNNRecipe, seed: int) -> lis
     cv_seconds = (time.perf_counter() - tick) / n
     cv_recall, cv_recall_70 = proposal_recall(theirs, gts), proposal_recall(theirs, gts, iou=0.7)
     cv_per_image = sum(len(b) for b in theirs) / n
-    print(f"selective search (OpenCV fast): recall@0.5 {cv_recall:.3f}, @0.7 {cv_recall_70:.3f}, {cv_per_image:.0f} proposals/image, "
-          f"{cv_seconds:.3f} s/image")
+    print(f"selective search (OpenCV fast): recall@0.5 {cv_recall:.3f}, @0.7 {cv_recall_70:.3f}, {cv_per_image:.0f} "
+          f"proposals/image, {cv_seconds:.3f} s/image")
     results.append({"lab": "05", "name": "proposals vs OpenCV", "metric": "speed vs OpenCV selective search (x)",
                     "value": round(cv_seconds / seconds, 3), "peer": "cv2.ximgproc selective search (fast)",
                     "seconds": round(seconds * n, 2), "peer_seconds": round(cv_seconds * n, 2),

@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+import torch
+import torch.nn.functional as F
 
-from course_utils.config import Profile, get_device, profile_name  # noqa: E402
-from course_utils.evaluation import segmentation_scores  # noqa: E402
-from course_utils.models import FCN  # noqa: E402
-from course_utils.training import train  # noqa: E402
-from course_utils.training.recipes import segmentation as recipes  # noqa: E402
-from course_utils.training.recipes import with_overrides  # noqa: E402
+from course_utils.config import Profile, get_device, profile_name
+from course_utils.evaluation import segmentation_scores
+from course_utils.models import FCN
+from course_utils.training import train
+from course_utils.training.recipes import segmentation as recipes
+from course_utils.training.recipes import with_overrides
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -71,8 +71,8 @@ def bench_mask_rcnn(profile: str, r: instance.MaskRCNNRecipe, device: torch.devi
     params = sum(q.numel() for q in model.parameters())
     train_rate = r.steps * r.batch / history.seconds
     last = {k: history.last(k) for k in ("map", "map_50", "mask_map", "mask_map_50")}
-    print(f"Mask R-CNN, profile {profile} on {device} ({torch.get_num_threads()} threads), {params / 1e6:.2f} M params: "
-          f"{r.steps} steps x {r.batch} scenes of {r.size} px, 1-{r.max_things} things; training "
+    print(f"Mask R-CNN, profile {profile} on {device} ({torch.get_num_threads()} threads), {params / 1e6:.2f} M "
+          f"params: {r.steps} steps x {r.batch} scenes of {r.size} px, 1-{r.max_things} things; training "
           f"{history.seconds:.1f} s, {train_rate:.1f} images/s; evaluation {infer['eval_seconds']:.1f} s; inference "
           f"{infer['images_per_s']:.1f} images/s; {cpu_seconds:.0f} s CPU time in all; load {load_start} -> {load()}")
     print(f"validation ({r.n_val} unseen scenes): box mAP50 {last['map_50']:.3f}, mAP {last['map']:.3f}; mask mAP50 "

@@ -211,7 +211,9 @@ def fmt(value, digits: int = 3) -> str:
     if isinstance(value, float):
         if math.isnan(value):
             return "nan"
-        return f"{value:.{digits}g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+        if abs(value) < 1e-3 or abs(value) >= 1e4:
+            return f"{value:.{digits}g}"
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".")
     return str(value)
 
 
@@ -337,7 +339,8 @@ def section(profile: str, runs: list[Run], info: dict, loads: tuple[str, str], t
     out += ["### Scripts", "", "| script | status | wall time | results |", "|---|---|---|---|"]
     for run in runs:
         status = "❌ failed: " + "; ".join(run.problems) if run.failed else "ok"
-        out.append(f"| `{run.name}.py` | {status.replace('|', '/')} | {seconds_text(run.seconds)} | {len(run.results)} |")
+        out.append(f"| `{run.name}.py` | {status.replace('|', '/')} | {seconds_text(run.seconds)} "
+                   f"| {len(run.results)} |")
     if tests is not None:
         status = "❌ failed: " + "; ".join(tests.problems) if tests.failed else "passed"
         out.append(f"| test suite (`make test`) | {status} | {seconds_text(tests.seconds)} | – |")
@@ -396,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.path.insert(0, str(ROOT))
         from course_utils.config import get_device, profile_name
         args.profile = profile_name(get_device())
-    command = "python bench/run_all.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    given = argv if argv is not None else sys.argv[1:]
+    command = "python bench/run_all.py " + " ".join(shlex.quote(a) for a in given)
     scripts = discover(args.bench_dir, args.only)
     started, load_before = time.perf_counter(), load_average()
 

@@ -43,9 +43,11 @@ def get_device() -> torch.device:
         except RuntimeError as err:
             raise ValueError(f"COURSE_DEVICE={wanted!r} is not a device name; expected e.g. 'cpu' or 'cuda'") from err
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"COURSE_DEVICE={wanted!r} but CUDA is not available on this machine; unset it or use 'cpu'")
+            raise ValueError(f"COURSE_DEVICE={wanted!r} but CUDA is not available on this machine; "
+                             f"unset it or use 'cpu'")
         if device.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"COURSE_DEVICE={wanted!r} but MPS is not available on this machine; unset it or use 'cpu'")
+            raise ValueError(f"COURSE_DEVICE={wanted!r} but MPS is not available on this machine; "
+                             f"unset it or use 'cpu'")
         return device
     if torch.cuda.is_available():
         return torch.device("cuda")

@@ -94,7 +94,7 @@ def category_ids(name: str, ids: object) -> tuple[int, ...]:
 
 def images(name: str, x: object) -> torch.Tensor:
     """A float tensor ``N x C x H x W`` with a non-empty spatial size."""
-    tensor(name, x, dtypes="float")
+    x = tensor(name, x, dtypes="float")
     if x.ndim != 4:
         raise ValueError(f"{name} must be 4-D (N x C x H x W), got shape {tuple(x.shape)}; "
                          f"add batch/channel dimensions with x[None] or x[None, None]")
@@ -114,7 +114,7 @@ def size_pair(name: str, size: object, square: bool = False) -> tuple[int, int]:
 
 def boxes(name: str, value: object) -> torch.Tensor:
     """A float tensor ``N x 4`` of boxes (any ``N``, including 0)."""
-    tensor(name, value, ndim=2, dtypes="float")
+    value = tensor(name, value, ndim=2, dtypes="float")
     if value.shape[1] != 4:
         raise ValueError(f"{name} must have shape (N, 4) (x1, y1, x2, y2 per row), got {tuple(value.shape)}")
     return value
@@ -122,7 +122,7 @@ def boxes(name: str, value: object) -> torch.Tensor:
 
 def xyxy_boxes(name: str, value: object) -> torch.Tensor:
     """A float tensor ``N x 4`` of XYXY boxes: finite, with ``x1 <= x2`` and ``y1 <= y2``."""
-    boxes(name, value)
+    value = boxes(name, value)
     if value.numel():
         if not torch.isfinite(value).all():
             raise ValueError(f"{name} must hold finite numbers, got NaN or infinity")

@@ -30,7 +30,8 @@ class _Copier:
 
     def value(self, value: Any) -> Any:
         """``value`` as a student's notebook would hold it: course functions and modules copied."""
-        if isinstance(value, types.FunctionType) and _is_course_code(value.__code__) and not _is_generic(value.__code__):
+        if (isinstance(value, types.FunctionType) and _is_course_code(value.__code__)
+                and not _is_generic(value.__code__)):
             return self.function(value)
         if isinstance(value, types.ModuleType) and value.__name__.startswith("course_utils."):
             return self.module(value)

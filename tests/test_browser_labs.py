@@ -96,7 +96,8 @@ def lab_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("course")
     shutil.copytree(ROOT / "labs", root / "labs")
     port = jupyter_browser.free_port()
-    with jupyter_browser.jupyterlab(make_lab_command(port), root, tmp_path_factory.mktemp("jupyter"), TOKEN, port) as base:
+    lab = jupyter_browser.jupyterlab(make_lab_command(port), root, tmp_path_factory.mktemp("jupyter"), TOKEN, port)
+    with lab as base:
         yield base, root
 
 

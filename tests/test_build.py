@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_strip_keeps_indentation_and_surroundings():
     source = "def f(x):\n    '''doc'''\n    ### BEGIN SOLUTION\n    y = x + 1\n    return y\n    ### END SOLUTION\n"
-    assert strip_solutions(source) == "def f(x):\n    '''doc'''\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+    assert strip_solutions(source) == ("def f(x):\n    '''doc'''\n    # YOUR CODE HERE\n"
+                                       "    raise NotImplementedError()\n")
     assert strip_solutions("Answer:\n<!-- BEGIN SOLUTION -->\nIt is 42.\n<!-- END SOLUTION -->", markdown=True) \
         == "Answer:\n*Write your answer here.*"
 

@@ -12,10 +12,12 @@ from course_utils.grading import evaluate
 
 EXERCISES = [ex for lab in known_labs() for ex in lab_exercises(lab)]
 ODD = {
-    "None": None, "a string": "0.5", "an int": 3, "a float nan": float("nan"), "a nan tensor": torch.tensor(float("nan")),
+    "None": None, "a string": "0.5", "an int": 3, "a float "
+                                                  "nan": float("nan"), "a nan tensor": torch.tensor(float("nan")),
     "an empty tensor": torch.zeros(0), "a meta tensor": torch.empty(2, 3, device="meta"), "a dict": {"a": 1},
     "a list of objects": [object(), object()], "an object": object(), "a function": lambda: 0,
-    "a layer": nn.Linear(2, 2), "a huge tuple": tuple(range(100_000)), "a complex tensor": torch.ones(2, dtype=torch.cfloat),
+    "a layer": nn.Linear(2, 2), "a huge "
+                                "tuple": tuple(range(100_000)), "a complex tensor": torch.ones(2, dtype=torch.cfloat),
     "a bool tensor": torch.ones(3, 3, dtype=torch.bool),
 }
 

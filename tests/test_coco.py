@@ -95,7 +95,8 @@ def test_masks_from_polygons_and_rle(tmp_path):
     assert np.array_equal(segmentation_mask(uncompressed, 6, 5), truth)
     assert np.array_equal(segmentation_mask(compressed, 6, 5), truth)
     polygons = [[2.0, 1.0, 5.0, 1.0, 5.0, 4.0, 2.0, 4.0], [0.0, 5.0, 1.0, 5.0, 1.0, 6.0, 0.0, 6.0]]
-    assert np.array_equal(segmentation_mask(polygons, 6, 5), truth)                             # two polygons, pixel-edge coordinates
+    assert np.array_equal(segmentation_mask(polygons, 6, 5),
+                          truth)                             # two polygons, pixel-edge coordinates
     with pytest.raises(ValueError, match="at least 3 points"):
         segmentation_mask([[1.0, 2.0, 3.0, 4.0]], 6, 5)
     with pytest.raises(ValueError, match="RLE segmentation of size"):

@@ -22,7 +22,8 @@ def scenes():
     return s.images, [s.target(i) for i in range(2)]
 
 
-@pytest.mark.parametrize("kwargs", [{}, {"out_stride": 8}, {"out_channels": 16, "sampling_ratio": 1}, {"fpn": True, "anchor_sizes": (8, 16, 32)}])
+@pytest.mark.parametrize("kwargs", [{}, {"out_stride": 8}, {"out_channels": 16, "sampling_ratio": 1},
+                                    {"fpn": True, "anchor_sizes": (8, 16, 32)}])
 def test_faster_rcnn_trains_and_detects(scenes, kwargs):
     images, targets = scenes
     torch.manual_seed(0)

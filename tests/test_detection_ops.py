@@ -36,7 +36,8 @@ def test_anchors_equal_anchor_generator(sizes, ratios):
     # the first cell's anchors are the rounded base anchors; the next cell is one stride to the right
     base = anchors.base_anchors(sizes[0], ratios[0])
     assert torch.equal(out[:len(base)], base)
-    assert torch.equal(out[len(base):2 * len(base)] - base, torch.tensor([[130 // grids[0][1], 0] * 2] * len(base)).float())
+    assert torch.equal(out[len(base):2 * len(base)] - base,
+                       torch.tensor([[130 // grids[0][1], 0] * 2] * len(base)).float())
 
 
 def test_anchor_errors():

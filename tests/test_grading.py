@@ -2,11 +2,11 @@
 
 import pytest
 import torch
+from _student import as_student
 
 from course_utils import grading
 from course_utils.grading import CheckFailed, check, evaluate, fallback, get_exercise
 from course_utils.ops.kmeans import assign
-from _student import as_student
 
 reference_assign = as_student(assign)  # the course function, as a student would copy it
 

@@ -31,7 +31,8 @@ def test_kmeans_is_exactly_the_specified_loop():
         x = blobs(n=200 + seed, k=5, d=2, seed=seed)
         init = x[:5].clone()
         centres, plain_iter = init.clone(), 0
-        for plain_iter in range(1, 101):
+        for _ in range(100):
+            plain_iter += 1
             labels = ((x[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
             new = update_centres(x, labels, centres)
             shift = ((new - centres) ** 2).sum()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _student import as_student
 from torch import nn
 
 from course_utils.evaluation import segmentation as metrics
@@ -12,7 +13,6 @@ from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.models import FCN, Backbone, BilinearUpsample, UNet, bilinear_kernel
 from course_utils.ops import dense, losses
 from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
-from _student import as_student
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
 
@@ -38,7 +38,7 @@ def test_wrong_answers_fail_their_checks():
 
     def rf_forgets_dilation(layers):
         r, j, s = 1, 1, 0.0
-        for k, stride, p, d in layers:
+        for k, stride, p, _dilation in layers:
             r, s, j = r + (k - 1) * j, s + ((k - 1) / 2 - p) * j, j * stride
         return r, j, s
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _student import as_student, student_module
 
 from course_utils.exercises import lab03
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.ops import upsampling
 from course_utils.viz import conv as viz_conv
-from _student import as_student, student_module
 
 up = student_module(upsampling)  # the course functions, as a student would copy them
 
@@ -234,7 +234,8 @@ def test_check_rejects_max_unpool_that_ignores_output_size():
         return out.reshape(*x.shape[:2], h, w)
 
     result = _verdict("03.max_unpool", ignores_size)
-    assert "odd size 7 x 7" in result.message and "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message
+    assert "odd size 7 x 7" in result.message
+    assert "wrong shape: expected (1, 1, 7, 7), got (1, 1, 6, 6)" in result.message
 
 
 # ---- drawing helpers -------------------------------------------------------------------------

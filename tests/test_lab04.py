@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from _student import as_student, student_module
 
 from course_utils.exercises import lab04
 from course_utils.grading import evaluate, get_exercise, lab_exercises
 from course_utils.ops import conv_matrix
 from course_utils.viz import conv as viz_conv
-from _student import as_student, student_module
 
 cm = student_module(conv_matrix)  # the course functions, as a student would copy them
 
@@ -42,7 +42,8 @@ def test_lecture_example_stride_1():
 def test_lecture_example_stride_2():
     codes = cm.conv1d_matrix(torch.tensor([1.0, 2.0, 3.0]), 4, stride=2, padding=1)
     assert codes.tolist() == [[1, 2, 3, 0, 0, 0], [0, 0, 1, 2, 3, 0]]
-    assert viz_conv.symbolic_product(codes, KERNEL, list("ab"), transpose=True) == ["ax", "ay", "az+bx", "by", "bz", "0"]
+    assert viz_conv.symbolic_product(codes, KERNEL, list("ab"),
+                                     transpose=True) == ["ax", "ay", "az+bx", "by", "bz", "0"]
 
 
 # ---- matrices == torch -----------------------------------------------------------------------
@@ -124,7 +125,8 @@ W2 = torch.randn(2, 1, 3, 3)
     (lambda: cm.conv2d_matrix(W2, (2, 2)), ValueError, "larger than the padded input"),
     (lambda: cm.conv2d_matrix(W2, 5), TypeError, "pair"),
     (lambda: cm.conv2d_matrix(W2[0], (5, 5)), ValueError, "4-D"),
-    (lambda: lab04.conv_transpose1d_reference(torch.ones(3), torch.ones(3, dtype=torch.float64)), TypeError, "same dtype"),
+    (lambda: lab04.conv_transpose1d_reference(torch.ones(3), torch.ones(3, dtype=torch.float64)), TypeError,
+     "same dtype"),
     (lambda: lab04.conv_transpose1d_reference(torch.ones(3), W1, 2, 0, 2), ValueError, "smaller than stride"),
     (lambda: lab04.conv_transpose1d_reference(torch.ones(1, 3), W1), ValueError, "1-D"),
     (lambda: lab04.conv2d_vjp_reference(torch.randn(1, 2, 4, 4), W2, (5, 5)), ValueError, "shape of the convolution"),

@@ -42,7 +42,8 @@ def test_lab06_exercises_are_the_ones_the_notebook_checks():
 # ---- encode_targets: hand-computed ----------------------------------------------------------
 def _cells(target):
     """``{(row, col): [x, y, w, h, conf, class]}`` of the object cells."""
-    return {tuple(rc): [round(v, 6) for v in target[rc[0], rc[1], :5].tolist()] + [int(target[rc[0], rc[1], 5:].argmax())]
+    return {tuple(rc): [round(v, 6) for v in target[rc[0], rc[1], :5].tolist()]
+            + [int(target[rc[0], rc[1], 5:].argmax())]
             for rc in (target[..., 4] > 0).nonzero().tolist()}
 
 

@@ -183,7 +183,8 @@ def _segm_case(seed):
         gt = _blobs(g, n, 32, 40).bool()
         labels = torch.randint(1, 3, (n,), generator=g)
         found = torch.rand(n, generator=g) < 0.8
-        shifted = [torch.roll(m, (int(torch.randint(-2, 3, (1,), generator=g)), int(torch.randint(-2, 3, (1,), generator=g))),
+        shifted = [torch.roll(m, (int(torch.randint(-2, 3, (1,), generator=g)),
+                                  int(torch.randint(-2, 3, (1,), generator=g))),
                               (0, 1)) for m in gt[found]]
         extra = _blobs(g, int(torch.randint(0, 3, (1,), generator=g)), 32, 40).bool()
         dt = torch.stack(shifted + list(extra)) if shifted or len(extra) else torch.zeros(0, 32, 40, dtype=torch.bool)
@@ -250,7 +251,8 @@ def test_coco_map_from_ious_refuses_ious_of_the_wrong_shape():
 BAD = [
     (masks.mask_targets, (torch.ones(2, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([0]), 4), ValueError, "gt_masks must be 3-D"),
     (masks.mask_targets, (torch.ones(2, 8, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([2]), 4), ValueError, "index gt_masks"),
-    (masks.mask_targets, (torch.ones(2, 8, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([0, 1]), 4), ValueError, "one index per box"),
+    (masks.mask_targets, (torch.ones(2, 8, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([0, 1]), 4), ValueError,
+     "one index per box"),
     (masks.mask_targets, (torch.ones(2, 8, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([0.0]), 4), TypeError, "integer tensor"),
     (masks.mask_targets, (torch.ones(2, 8, 8), T([[4.0, 0.0, 0.0, 4.0]]), T([0]), 4), ValueError, "x1 <= x2"),
     (masks.mask_targets, (torch.ones(2, 8, 8), T([[0.0, 0.0, 4.0, 4.0]]), T([0]), 0), ValueError, "M must be >= 1"),
@@ -350,7 +352,8 @@ def test_the_paste_check_tolerates_only_pixels_a_rounding_error_from_the_thresho
     on_it = Case((exact, T([[0.0, 0.0, 3.0, 3.0]]), (8, 8)))
     at_threshold = tv.paste_probabilities(*on_it.args) == 0.5
     assert at_threshold.any()
-    assert "differ" in _paste_verify(on_it, masks.paste_masks(*on_it.args) | at_threshold, masks.paste_masks(*on_it.args))
+    pasted = masks.paste_masks(*on_it.args)
+    assert "differ" in _paste_verify(on_it, pasted | at_threshold, pasted)
     assert "dtype" in _paste_verify(on_it, masks.paste_masks(*on_it.args).long(), masks.paste_masks(*on_it.args))
 
 

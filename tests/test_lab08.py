@@ -91,7 +91,8 @@ def test_the_merge_is_detectron2s_on_random_predictions():
             extra[k, y:y + 8, x:x + 10] = True
         masks = torch.cat([gt, shifted, extra])
         n = len(masks)
-        scores = torch.randperm(n, generator=g).float() / n + 0.01          # distinct: detectron2's order is unambiguous
+        # distinct scores: detectron2's order is unambiguous
+        scores = torch.randperm(n, generator=g).float() / n + 0.01
         labels = torch.tensor(things)[torch.randint(0, len(things), (n,), generator=g)]
         for overlap, area, thresh in ((0.5, scaled_stuff_area(48, 48), 0.5), (0.25, 30, 0.3), (0.75, 0, 0.1)):
             ours = merge_panoptic(semantic, masks, scores, labels, things, thresh, overlap, area)

@@ -59,7 +59,8 @@ def test_a_perfect_prediction_scores_one_and_absent_classes_are_left_out():
     assert (result["pq"], result["sq"], result["rq"]) == (1.0, 1.0, 1.0)
     assert result["pq_th"] == result["pq_st"] == 1.0
     water, square = result["per_class"][2], result["per_class"][4]
-    assert math.isnan(water["pq"]) and math.isnan(square["sq"]) and (square["tp"], square["fp"], square["fn"]) == (0, 0, 0)
+    assert math.isnan(water["pq"]) and math.isnan(square["sq"])
+    assert (square["tp"], square["fp"], square["fn"]) == (0, 0, 0)
     assert list(result["per_class"]) == [0, 1, 2, 3, 4, 5]
 
 
@@ -82,7 +83,8 @@ def test_hand_computed_counts_iou_and_means():
 
 
 def test_iou_exactly_one_half_is_not_a_match():
-    result = panoptic_quality(_map("ssss", "AAAA", "ssss", "ssss"), _map("ssss", "BBBB", "BBBB", "ssss"), THINGS, STUFFS)
+    result = panoptic_quality(_map("ssss", "AAAA", "ssss", "ssss"), _map("ssss", "BBBB", "BBBB", "ssss"), THINGS,
+                              STUFFS)
     assert {k: result["per_class"][CIRCLE][k] for k in ("tp", "fp", "fn")} == {"tp": 0, "fp": 1, "fn": 1}
 
 
@@ -142,7 +144,8 @@ def test_several_images_are_accumulated_not_averaged():
     assert (circle["tp"], circle["fn"]) == (1, 1) and circle["pq"] == pytest.approx(1 / 1.5)   # not (1 + 0) / 2
     sky = result["per_class"][SKY]
     assert sky["tp"] == 2 and sky["sq"] == pytest.approx((1.0 + 11 / 12) / 2)
-    stats = panoptic_stats(preds[:1], target[:1], THINGS, STUFFS) + panoptic_stats(preds[1:], target[1:], THINGS, STUFFS)
+    stats = panoptic_stats(preds[:1], target[:1], THINGS,
+                           STUFFS) + panoptic_stats(preds[1:], target[1:], THINGS, STUFFS)
     assert_same(stats.summary(), result)
     single = [panoptic_quality(p, t, THINGS, STUFFS) for p, t in zip(preds, target)]
     assert result["pq"] != pytest.approx(sum(r["pq"] for r in single) / 2)
@@ -151,7 +154,8 @@ def test_several_images_are_accumulated_not_averaged():
 def test_one_image_three_dimensional_equals_a_batch_of_one():
     g = torch.Generator().manual_seed(3)
     pred, target = random_panoptic_pair(g, 12, 10)
-    assert_same(panoptic_quality(pred, target, THINGS, STUFFS), panoptic_quality(pred[None], target[None], THINGS, STUFFS))
+    assert_same(panoptic_quality(pred, target, THINGS, STUFFS),
+                panoptic_quality(pred[None], target[None], THINGS, STUFFS))
 
 
 def test_nothing_to_count_gives_nan():
@@ -208,7 +212,8 @@ def test_agrees_with_a_transcription_of_panopticapi_with_void_and_crowd():
         crowd = bool(torch.randint(0, 2, (1,), generator=g))
         pairs = [random_panoptic_pair(g, 14, 11, crowd=crowd) for _ in range(2)]
         preds, target = torch.stack([p for p, _ in pairs]), torch.stack([t for _, t in pairs])
-        ours, theirs = panoptic_quality(preds, target, THINGS, STUFFS, crowd), pq_numpy(preds, target, THINGS, STUFFS, crowd)
+        ours, theirs = panoptic_quality(preds, target, THINGS, STUFFS,
+                                        crowd), pq_numpy(preds, target, THINGS, STUFFS, crowd)
         assert ours.keys() == theirs.keys() and ours["per_class"].keys() == theirs["per_class"].keys()
         assert flat(ours) == pytest.approx(flat(theirs), nan_ok=True)
 
@@ -267,7 +272,8 @@ def test_disagreement_with_torchmetrics_happens_only_with_predicted_void():
 @pytest.mark.parametrize("preds, target, things, stuffs, error, match", [
     (torch.zeros(4, 4, 2), torch.zeros(4, 4, 2, dtype=torch.long), THINGS, STUFFS, TypeError, "integer tensor"),
     (torch.zeros(4, 4, 2, dtype=torch.bool), torch.zeros(4, 4, 2, dtype=torch.long), THINGS, STUFFS, TypeError, "bool"),
-    (torch.zeros(4, 4, dtype=torch.long), torch.zeros(4, 4, dtype=torch.long), THINGS, STUFFS, ValueError, "3-D or 4-D"),
+    (torch.zeros(4, 4, dtype=torch.long), torch.zeros(4, 4, dtype=torch.long), THINGS, STUFFS, ValueError,
+     "3-D or 4-D"),
     (torch.zeros(4, 4, 3, dtype=torch.long), torch.zeros(4, 4, 3, dtype=torch.long), THINGS, STUFFS, ValueError, "x 2"),
     (torch.zeros(4, 4, 2, dtype=torch.long), torch.zeros(5, 4, 2, dtype=torch.long), THINGS, STUFFS, ValueError,
      "same shape"),
@@ -311,7 +317,8 @@ def test_segment_errors_name_each_way_of_losing_pq():
     target = _map("sssssss", "sAAsBBs", "sAAsBBs", "sssssss", "sss22ss", "ggggggg", "ggggggg")
     assert kinds(pred, target) == {
         ("target", "circle", 1, "merged"), ("target", "circle", 2, "merged"), ("prediction", "circle", 1, "merged"),
-        ("prediction", "square", 1, "false"), ("prediction", "triangle", 1, "false"), ("target", "triangle", 2, "missed")}
+        ("prediction", "square", 1, "false"), ("prediction", "triangle", 1,
+                                               "false"), ("target", "triangle", 2, "missed")}
     # stuff eaten by a false circle, ground predicted as water, a ground segment too small to match it
     pred = _map("AAAAAs", "AAAAAs", "sssBBs", "sssBBs", "ggwwww", "ggwwww")
     target = _map("AAAAss", "AAAAss", "ssssss", "ssss..", "gggggg", "gggggg")

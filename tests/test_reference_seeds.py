@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
 from _student import as_student
+
 from course_utils.exercises import known_labs, lab_exercises
 from course_utils.grading import evaluate
 

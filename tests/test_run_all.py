@@ -104,7 +104,8 @@ def test_jobs_run_scripts_at_once_and_keep_their_order(tmp_path):
     """)
     for lab in ("01", "02", "03"):
         write(bench, f"s{lab}.py", waiter % (lab, lab))
-    assert run_all.main(["--profile", "ci", "--bench-dir", str(bench), "--out", str(out), "--quiet", "--jobs", "3"]) == 0
+    assert run_all.main(["--profile", "ci", "--bench-dir", str(bench), "--out", str(out), "--quiet",
+                         "--jobs", "3"]) == 0
     report = (out / "RESULTS.md").read_text()
     assert "up to 3 scripts at once" in report
     for lab in ("01", "02", "03"):

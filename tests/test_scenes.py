@@ -2,8 +2,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from course_utils.data import (SceneConfig, SceneDataset, collate_detection, collate_segmentation, render_scenes,
-                               three_intensity_image)
+from course_utils.data import (
+    SceneConfig,
+    SceneDataset,
+    collate_detection,
+    collate_segmentation,
+    render_scenes,
+    three_intensity_image,
+)
 
 
 def test_same_scene_whatever_the_batch():

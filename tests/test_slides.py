@@ -169,7 +169,8 @@ def browser():
     chromium = _need("chromium")
     with sync_playwright() as p, tempfile.TemporaryDirectory() as profile:
         context = p.chromium.launch_persistent_context(profile, executable_path=chromium, headless=True,
-                                                       args=jupyter_browser.CHROMIUM_ARGS, viewport={"width": 1280, "height": 800})
+                                                       args=jupyter_browser.CHROMIUM_ARGS,
+                                                       viewport={"width": 1280, "height": 800})
         yield context
         context.close()
 

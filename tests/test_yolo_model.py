@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 import torch
@@ -11,9 +12,9 @@ from course_utils.config import Profile
 from course_utils.data import SceneConfig, render_scenes
 from course_utils.data.yolo import YoloBatches, grid_targets
 from course_utils.models.detection import TinyYOLO, yolo_detect
+from course_utils.ops.yolo import decode, yolo_loss, yolo_loss_terms
 from course_utils.training import checkpoints
 from course_utils.training.recipes import detection as recipes
-from course_utils.ops.yolo import decode, yolo_loss, yolo_loss_terms
 
 SCENES = SceneConfig(size=96, max_things=3)
 
@@ -163,5 +164,5 @@ def test_save_trained_round_trip_and_refusal(tmp_path, capsys):
     with pytest.raises(ValueError, match="YoloRecipe"):
         recipes.trained_faster_rcnn("ci", tmp_path)
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError):
         recipes.trained_faster_rcnn("ci", tmp_path)

@@ -29,7 +29,8 @@ class SceneBatches:
     ``task="semantic"``: ``images`` ``B x 3 x H x W`` and ``targets`` ``B x H x W`` int64.
     ``task="detection"``: a list of ``3 x H x W`` images and a list of torchvision target dicts.
     ``profile`` (the lab's :class:`~course_utils.config.Profile`) puts the scenes on its device
-    (``device`` does the same, for use without a profile). Without ``pool``, batch ``step`` holds scenes ``step * B ... step * B + B - 1`` of an endless
+    (``device`` does the same, for use without a profile). Without ``pool``, batch ``step`` holds scenes
+    ``step * B ... step * B + B - 1`` of an endless
     stream, rendered on the fly (fast on a GPU). With ``pool=n``, a fixed training set of ``n`` scenes
     is rendered once (on first use) and each batch draws ``B`` of them at random (seeded by step):
     the faster choice on a CPU.

@@ -64,8 +64,8 @@ class VOCFolder(Dataset):
             raise ValueError(f"{image_id}: mask size {tuple(semantic.shape)} != image size {tuple(image.shape[1:])}")
         bad = (semantic >= len(self.classes)) & (semantic != IGNORE_INDEX)
         if bad.any():
-            raise ValueError(f"{image_id}: mask has class {semantic[bad][0].item()}, expected 0..{len(self.classes) - 1} "
-                             f"or {IGNORE_INDEX}")
+            raise ValueError(f"{image_id}: mask has class {semantic[bad][0].item()}, expected "
+                             f"0..{len(self.classes) - 1} or {IGNORE_INDEX}")
         target = {"semantic": semantic, "image_id": torch.tensor(i)}
         object_png = self.root / "SegmentationObject" / f"{image_id}.png"
         if object_png.is_file():

@@ -22,12 +22,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torchvision.ops import masks_to_boxes
 
 from course_utils import validation
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+_Batch = TypeVar("_Batch", bound="DataclassInstance")
 
 # ---- categories ------------------------------------------------------------------------------
 # Stuff looks: base RGB colour and texture kind.
@@ -82,7 +88,10 @@ class SceneConfig:
 
     @property
     def hw(self) -> tuple[int, int]:
-        return (self.size, self.size) if isinstance(self.size, int) else tuple(self.size)
+        if isinstance(self.size, int):
+            return self.size, self.size
+        h, w = self.size
+        return h, w
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -200,11 +209,11 @@ def masks_and_boxes(instances: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     return masks, boxes
 
 
-def select(batch: object, index: torch.Tensor) -> object:
+def select(batch: _Batch, index: torch.Tensor) -> _Batch:
     """The samples at ``index`` of a batch dataclass whose first field is its config and the others tensors
     with the batch first (:class:`Scenes`, :class:`~course_utils.data.figures.Figures`)."""
-    config, *tensors = (getattr(batch, f.name) for f in dataclasses.fields(batch))
-    return type(batch)(config, *(t[index] for t in tensors))
+    _config, *tensors = dataclasses.fields(batch)
+    return dataclasses.replace(batch, **{f.name: getattr(batch, f.name)[index] for f in tensors})
 
 
 @dataclass
@@ -267,7 +276,16 @@ def render_scenes(config: SceneConfig, indices: torch.Tensor | range | list[int]
     return Scenes(config, images.clamp_(0.0, 1.0), semantic, instances, instance_labels)
 
 
-def _stuff_layout(config: SceneConfig, rnd: _Random, yy: torch.Tensor, xx: torch.Tensor, b: int) -> torch.Tensor:
+class _StuffConfig(Protocol):
+    """What the stuff painters read of a config (:class:`SceneConfig`, figures' ``FigureConfig``)."""
+
+    @property
+    def hw(self) -> tuple[int, int]: ...
+    @property
+    def stuff(self) -> tuple[str, ...]: ...
+
+
+def _stuff_layout(config: _StuffConfig, rnd: _Random, yy: torch.Tensor, xx: torch.Tensor, b: int) -> torch.Tensor:
     """Semantic map of the stuff: stuff[0] above a horizon, stuff[1] below, the rest as blobs."""
     h, w = config.hw
     semantic = torch.zeros(b, h, w, dtype=torch.long, device=yy.device)
@@ -289,7 +307,7 @@ def _stuff_layout(config: SceneConfig, rnd: _Random, yy: torch.Tensor, xx: torch
     return semantic
 
 
-def _stuff_texture(config: SceneConfig, rnd: _Random, semantic: torch.Tensor,
+def _stuff_texture(config: _StuffConfig, rnd: _Random, semantic: torch.Tensor,
                    yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
     b, h, w = semantic.shape
     images = torch.zeros(b, 3, h, w, device=semantic.device)

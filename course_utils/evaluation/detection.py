@@ -62,8 +62,10 @@ def _average_precision(matched: torch.Tensor, num_gt: int, recall_points: np.nda
 
 def _coco_iou(dt: np.ndarray, gt: np.ndarray) -> np.ndarray:
     """``D x G`` IoU of XYWH float64 boxes, as pycocotools' ``bbIou`` (non-crowd)."""
-    w = np.minimum(dt[:, None, 0] + dt[:, None, 2], gt[None, :, 0] + gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
-    h = np.minimum(dt[:, None, 1] + dt[:, None, 3], gt[None, :, 1] + gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
+    w = np.minimum(dt[:, None, 0] + dt[:, None, 2],
+                   gt[None, :, 0] + gt[None, :, 2]) - np.maximum(dt[:, None, 0], gt[None, :, 0])
+    h = np.minimum(dt[:, None, 1] + dt[:, None, 3],
+                   gt[None, :, 1] + gt[None, :, 3]) - np.maximum(dt[:, None, 1], gt[None, :, 1])
     inter = np.where((w > 0) & (h > 0), w * h, 0.0)
     union = (dt[:, 2] * dt[:, 3])[:, None] + (gt[:, 2] * gt[:, 3])[None, :] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=inter > 0)
@@ -94,8 +96,8 @@ def _check(preds: Sequence[dict], targets: Sequence[dict], boxes: bool = True) -
     if not isinstance(preds, Sequence) or not isinstance(targets, Sequence) or len(preds) != len(targets):
         raise ValueError("preds and targets must be lists of dicts, one per image, of the same length")
     for i, (p, t) in enumerate(zip(preds, targets)):
-        for name, d, keys in (("preds", p, ("boxes", "scores", "labels")), ("targets", t, ("boxes", "labels"))):
-            keys = keys if boxes else tuple(k for k in keys if k != "boxes")
+        for name, d, all_keys in (("preds", p, ("boxes", "scores", "labels")), ("targets", t, ("boxes", "labels"))):
+            keys = all_keys if boxes else tuple(k for k in all_keys if k != "boxes")
             if not isinstance(d, dict) or any(k not in d for k in keys):
                 raise ValueError(f"{name}[{i}] must be a dict with {', '.join(keys)}")
             validation.tensor(f"{name}[{i}]['labels']", d["labels"], ndim=1, dtypes="int")
@@ -182,11 +184,11 @@ def _map_from_ious(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[d
     results = {}
     for key, which in (("map", slice(None)), ("map_50", slice(0, 1)), ("map_75", slice(5, 6))):
         aps = []
-        for scores, matched, num_gt in per_category:
+        for cat_scores, cat_matched, num_gt in per_category:
             if num_gt == 0:
                 continue
-            order = np.argsort(-scores, kind="mergesort")
-            aps += [_average_precision(torch.from_numpy(m[order]), num_gt, recall_points) for m in matched[which]]
+            order = np.argsort(-cat_scores, kind="mergesort")
+            aps += [_average_precision(torch.from_numpy(m[order]), num_gt, recall_points) for m in cat_matched[which]]
         results[key] = float(np.mean(aps)) if aps else -1.0
     return results
 

@@ -48,7 +48,9 @@ def keypoint_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dic
     if not isinstance(preds, Sequence) or not isinstance(targets, Sequence) or len(preds) != len(targets):
         raise ValueError("preds and targets must be lists of dicts, one per image, of the same length")
     joints = None
-    images, gts, dts = [], [], []
+    images: list[dict] = []
+    gts: list[dict] = []
+    dts: list[dict] = []
     for i, (p, t) in enumerate(zip(preds, targets)):
         for name, d, keys in (("preds", p, ("keypoints", "scores")), ("targets", t, ("keypoints", "boxes"))):
             if not isinstance(d, dict) or any(k not in d for k in keys):
@@ -76,6 +78,7 @@ def keypoint_map(preds: Sequence[dict[str, torch.Tensor]], targets: Sequence[dic
         return {"map": -1.0, "map_50": -1.0, "map_75": -1.0}
     if not dts:
         return {"map": 0.0, "map_50": 0.0, "map_75": 0.0}
+    assert joints is not None  # set by the first image (gts is not empty here)
     sig = np.full(joints, float(sigmas)) if isinstance(sigmas, (int, float)) else np.asarray(sigmas, dtype=float)
     if sig.shape != (joints,) or (sig <= 0).any():
         raise ValueError(f"sigmas must be one positive number or one per joint ({joints}), got {sigmas!r}")

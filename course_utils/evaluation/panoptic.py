@@ -81,7 +81,7 @@ def category_sets(things: Iterable[int], stuffs: Iterable[int]) -> tuple[tuple[i
 
 def panoptic_map(name: str, value: object) -> torch.Tensor:
     """A ``(B,) H x W x 2`` integer tensor (not bool), returned as ``B x H x W x 2`` int64 on the cpu."""
-    validation.tensor(name, value, ndim=(3, 4), dtypes="int")
+    value = validation.tensor(name, value, ndim=(3, 4), dtypes="int")
     if value.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer (category, instance) ids, got a bool tensor")
     if value.shape[-1] != 2:
@@ -96,7 +96,7 @@ def _inputs(preds: object, target: object, things: Iterable[int], stuffs: Iterab
     things_, stuffs_ = category_sets(things, stuffs)
     p, t = panoptic_map("preds", preds), panoptic_map("target", target)
     if p.shape != t.shape:
-        raise ValueError(f"preds and target must have the same shape, got {tuple(preds.shape)} and {tuple(target.shape)}")
+        raise ValueError(f"preds and target must have the same shape, got {tuple(p.shape)} and {tuple(t.shape)}")
     known = torch.tensor(things_ + stuffs_ + (VOID,))
     bad = p[..., 0][~torch.isin(p[..., 0], known)]
     if bad.numel():
@@ -132,7 +132,8 @@ class ImageSegments:
     fn: torch.Tensor
 
 
-def _normalised(panoptic: torch.Tensor, things: torch.Tensor, stuffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _normalised(panoptic: torch.Tensor, things: torch.Tensor,
+                stuffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``H x W x 2`` -> flat (category, instance): void -> (VOID, 0), stuff instance ids -> 0."""
     cat, inst = panoptic[..., 0].reshape(-1), panoptic[..., 1].reshape(-1)
     is_stuff = torch.isin(cat, stuffs)
@@ -175,7 +176,8 @@ def image_counts(seg: ImageSegments, categories: tuple[int, ...]) -> tuple[torch
     pairs = seg.matched.nonzero()
     cats = torch.searchsorted(where, seg.gt_cat[pairs[:, 0]])
     iou = torch.zeros(k, dtype=torch.float64).index_add_(0, cats, seg.iou[pairs[:, 0], pairs[:, 1]])
-    return (torch.bincount(cats, minlength=k), torch.bincount(torch.searchsorted(where, seg.pred_cat[seg.fp]), minlength=k),
+    return (torch.bincount(cats, minlength=k),
+            torch.bincount(torch.searchsorted(where, seg.pred_cat[seg.fp]), minlength=k),
             torch.bincount(torch.searchsorted(where, seg.gt_cat[seg.fn]), minlength=k), iou)
 
 
@@ -267,8 +269,8 @@ def panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable
         "per_class": {category: {"pq", "sq", "rq": float, "tp", "fp", "fn": int}}}``, every category of
         ``things | stuffs`` in ``per_class`` (ascending), ``NaN`` where a category or group has no segment.
     """
-    things_, stuffs_, counts = _batch_counts(preds, target, things, stuffs, crowd)
-    return summarize(*counts, things_, stuffs_)
+    things_, stuffs_, (tp, fp, fn, iou) = _batch_counts(preds, target, things, stuffs, crowd)
+    return summarize(tp, fp, fn, iou, things_, stuffs_)
 
 
 def torchmetrics_panoptic_quality(preds: torch.Tensor, target: torch.Tensor, things: Iterable[int],
@@ -375,9 +377,9 @@ def segment_errors(preds: torch.Tensor, target: torch.Tensor, things: Iterable[i
     """The segments that cost PQ, per class (ascending category id), the worst (lowest IoU, then largest)
     first within a class: every missed target segment (kinds ``missed``, ``left void``, ``merged``: one
     predicted segment over two objects, ``wrong category``), every false positive (``false``; ``merged``: it
-    covers two objects or more; ``split``: a second segment on an object already matched), matched segments with IoU below ``poor_iou`` (``poor
-    match``), and stuff whose pixels false things took (``eaten``). Arguments as :func:`panoptic_quality`;
-    ``names[c]`` names category ``c`` in the reasons."""
+    covers two objects or more; ``split``: a second segment on an object already matched), matched segments
+    with IoU below ``poor_iou`` (``poor match``), and stuff whose pixels false things took (``eaten``).
+    Arguments as :func:`panoptic_quality`; ``names[c]`` names category ``c`` in the reasons."""
     p, t, things_, stuffs_ = _inputs(preds, target, things, stuffs)
     validation.number("poor_iou", poor_iou, minimum=0.0, maximum=1.0)
     errors = []

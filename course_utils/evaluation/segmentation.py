@@ -111,11 +111,14 @@ def match_clusters(clusters: torch.Tensor, target: torch.Tensor, k: int, num_cla
     validation.positive_int("k", k)
     validation.positive_int("num_classes", num_classes)
     if clusters.shape != target.shape:
-        raise ValueError(f"clusters and target must have the same shape, got {tuple(clusters.shape)} and {tuple(target.shape)}")
+        raise ValueError(f"clusters and target must have the same shape, got {tuple(clusters.shape)} and "
+                         f"{tuple(target.shape)}")
     if clusters.numel() and (clusters.min() < 0 or clusters.max() >= k):
-        raise ValueError(f"clusters must be in [0, k={k}), got values in [{clusters.min().item()}, {clusters.max().item()}]")
+        raise ValueError(f"clusters must be in [0, k={k}), got values in [{clusters.min().item()}, "
+                         f"{clusters.max().item()}]")
     if target.numel() and (target.min() < 0 or target.max() >= num_classes):
-        raise ValueError(f"target must be in [0, {num_classes}), got values in [{target.min().item()}, {target.max().item()}]")
+        raise ValueError(f"target must be in [0, {num_classes}), got values in [{target.min().item()}, "
+                         f"{target.max().item()}]")
     counts = torch.bincount(clusters.reshape(-1).long() * num_classes + target.reshape(-1).long(),
                             minlength=k * num_classes).reshape(k, num_classes)
     return counts.argmax(1)

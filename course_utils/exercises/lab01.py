@@ -27,6 +27,11 @@ class _Linked(Case):
     role: str = ""
 
 
+def _linked(case: Case) -> tuple[str, dict]:
+    """The role and the shared memo of a linked case; ``""`` and a fresh dict for any other case."""
+    return (case.role, case.memo) if isinstance(case, _Linked) else ("", {})
+
+
 def _blobs(g: torch.Generator, n: int, k: int, d: int, spread: float = 0.15,
            dtype: torch.dtype = torch.float32) -> torch.Tensor:
     centres = torch.rand(k, d, generator=g) * 4
@@ -57,7 +62,8 @@ def _assign_cases(g: torch.Generator) -> list[Case]:
              note="a single centre (K = 1), float64: every label is 0"),
     ]
     for n, k, d in ((50, 3, 1), (200, 5, 3), (37, 8, 5)):
-        cases.append(Case((_blobs(g, n, k, d), torch.rand(k, d, generator=g) * 4), note=f"random: {n} points, {k} centres"))
+        cases.append(Case((_blobs(g, n, k, d), torch.rand(k, d, generator=g) * 4),
+                          note=f"random: {n} points, {k} centres"))
     return cases
 
 
@@ -66,6 +72,7 @@ def _assign_verify(case: Case, got: object, expected: torch.Tensor) -> str | Non
     problem = _int_tensor(got, x.shape[0])
     if problem:
         return problem
+    assert isinstance(got, torch.Tensor)  # _int_tensor has checked it
     if isinstance(case, _Exact):
         return compare(expected, got, 0, 0, exact_dtype=True)
     if got.min() < 0 or got.max() >= centres.shape[0]:
@@ -160,7 +167,8 @@ def _init_cases(g: torch.Generator) -> list[Case]:
     cases.append(Case((x, 30, torch.Generator().manual_seed(1)), note="k = N: every point becomes a centre"))
     memo: dict = {}
     x = _pairs()
-    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="distribution",
+    cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo,
+                         role="distribution",
                          note=f"float64; {PAIRS} pairs of points far apart, the two points of {FAR} pairs 4 apart, of "
                               f"the others 1 apart; k = {PAIRS + M}: the last {M} draws must be proportional to D^2"))
     cases.append(_Linked((x, PAIRS + M, torch.Generator().manual_seed(DISTRIBUTION_SEED)), memo=memo, role="repeat",
@@ -187,9 +195,9 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
     rows = matches.float().argmax(1)
     if len(set(rows.tolist())) < k:
         return "two centres are the same point; a chosen point has distance 0 and must not be drawn again"
-    role = getattr(case, "role", "")
+    role, memo = _linked(case)
     if role:
-        case.memo[role] = got
+        memo[role] = got
     if role == "distribution":
         pair = rows % PAIRS
         both = torch.bincount(pair, minlength=PAIRS) == 2
@@ -200,14 +208,14 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
                     f"completes {FAR_RANGE[0]} to {FAR_RANGE[1]} of them (about 90), proportionally to D about 61, "
                     f"the farthest point all {M}")
     elif role == "repeat":
-        first = case.memo.get("distribution")
+        first = memo.get("distribution")
         if first is not None and not torch.equal(first, got):
             return ("the same x, k and a generator in the same state gave different centres: draw every random "
                     "number from `generator` (torch.randint(..., generator=generator), torch.multinomial(..., "
                     "generator=generator)), never from the global random state")
     elif role == "first 2":
-        firsts = [case.memo.get(f"first {n}") for n in range(3)]
-        if all(f is not None and torch.equal(f, firsts[0]) for f in firsts):
+        firsts = [memo.get(f"first {n}") for n in range(3)]
+        if firsts[0] is not None and all(f is not None and torch.equal(f, firsts[0]) for f in firsts):
             return ("three different generator seeds gave the same first centre: draw it with "
                     "torch.randint(N, (1,), generator=generator)")
     elif k < x.shape[0] and x.shape[0] > 30:
@@ -254,7 +262,8 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     for role in ("default", "repeat"):
         cases.append(_Linked((x, 8), {"generator": torch.Generator().manual_seed(seed)}, memo=memo, role=role,
                              note="8 blobs far apart, the default init (k-means++ with the generator), tol and max_iter"
-                             if role == "default" else "the same call again, generator in the same state: the same labels"))
+                             if role == "default"
+                             else "the same call again, generator in the same state: the same labels"))
     for n, k, d in ((120, 3, 2), (300, 5, 3), (64, 4, 1)):
         x = _blobs(g, n, k, d, spread=0.4, dtype=torch.float64)
         init = x[torch.randperm(n, generator=g)[:k]].clone()
@@ -266,7 +275,7 @@ def _kmeans_cases(g: torch.Generator) -> list[Case]:
     return cases
 
 
-def _same_partition(expected: kmeans.KMeansResult, got: tuple) -> str | None:
+def _same_partition(expected: kmeans.KMeansResult, got: tuple | list) -> str | None:
     """The default init may draw its random numbers differently from the reference: compare the
     clustering up to a renumbering of the clusters."""
     labels, centres, inertia, n_iter = got
@@ -292,12 +301,12 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
         return "labels: " + problem
     if isinstance(got[1], torch.Tensor) and got[1].dtype != case.args[0].dtype:
         return f"centres: wrong dtype: expected {case.args[0].dtype} like x, got {got[1].dtype}"
-    role = getattr(case, "role", "")
+    role, memo = _linked(case)
     if role == "default":
-        case.memo["default"] = got[0].detach().cpu().clone()
+        memo["default"] = got[0].detach().cpu().clone()
         return _same_partition(expected, got)
     if role == "repeat":
-        first = case.memo.get("default")
+        first = memo.get("default")
         if first is not None and not torch.equal(first, got[0].cpu()):
             return ("labels: the same call with a generator in the same state numbered the clusters differently: "
                     "pass `generator` on to kmeans_plus_plus(x, k, generator)")
@@ -308,7 +317,8 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
 KMEANS = Exercise(
     "01.kmeans", "Lloyd's loop with tolerance, max_iter and inertia", kmeans.kmeans, _kmeans_cases,
     verify=_kmeans_verify,
-    hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = ((new - centres)**2).sum(); "
+    hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = "
+         "((new - centres)**2).sum(); "
          "centres = new; stop if shift <= tol * x.var(0, unbiased=False).mean(). After the loop assign once more "
          "and compute the inertia.",
     function="kmeans",

@@ -36,7 +36,8 @@ def _convolutionize_cases(g: torch.Generator) -> list[Case]:
         Case((_linear(g, 3 * 5 * 5, 4), 3, 5), note="RGB 5 x 5 patches, 4 classes"),
         Case((_linear(g, 2 * 3 * 3, 3, bias=False), 2, 3), note="a Linear without bias"),
         Case((_linear(g, 4 * 2 * 4, 5), 4, (2, 4)), note="a non-square 2 x 4 kernel"),
-        Case((_linear(g, 2 * 1 * 3, 3).double(), 2, (1, 3)), note="a float64 Linear, 1 x 3 kernel: the conv is float64 too"),
+        Case((_linear(g, 2 * 1 * 3, 3).double(), 2, (1, 3)),
+             note="a float64 Linear, 1 x 3 kernel: the conv is float64 too"),
     ]
     for _ in range(2):
         c, k, n = rand_int(g, 1, 8), rand_int(g, 1, 7), rand_int(g, 1, 10)
@@ -58,7 +59,8 @@ def _convolutionize_verify(case: Case, got: object, expected: nn.Conv2d) -> str 
                 f"{tuple(got.kernel_size)}, stride {tuple(got.stride)}, padding {tuple(got.padding)}, "
                 f"dilation {tuple(got.dilation)}, groups {got.groups}")
     if got.weight.dtype != linear.weight.dtype:
-        return f"the conv's weight is {got.weight.dtype}, the Linear's {linear.weight.dtype}: keep the dtype (and device)"
+        return (f"the conv's weight is {got.weight.dtype}, the Linear's {linear.weight.dtype}: keep the dtype "
+                "(and device)")
     if (got.bias is None) != (linear.bias is None):
         return "the conv must have a bias exactly when the Linear has one (bias=linear.bias is not None)"
     for name, param in (("weight", got.weight), ("bias", got.bias)):

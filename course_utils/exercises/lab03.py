@@ -117,7 +117,7 @@ def _pooled(g: torch.Generator, shape: tuple[int, ...], kernel_size: int, stride
             with_size: bool, note: str, dtype: torch.dtype = torch.float32) -> Case:
     image = torch.randn(*shape, generator=g, dtype=dtype)
     values, indices = F.max_pool2d(image, kernel_size, stride, return_indices=True)
-    kwargs = {"stride": stride} if stride is not None else {}
+    kwargs: dict[str, object] = {"stride": stride} if stride is not None else {}
     if with_size:
         kwargs["output_size"] = tuple(shape[2:])
     return Case((values, indices, kernel_size), kwargs, note=note)
@@ -130,7 +130,8 @@ def _max_unpool_cases(g: torch.Generator) -> list[Case]:
     cases = [
         Case((values, indices, 2), note="the lecture: 4 x 4 max-pooled to 2 x 2, unpooled back to 4 x 4"),
         _pooled(g, (1, 1, 7, 7), 2, None, True, "odd size 7 x 7: pass output_size=(7, 7)"),
-        _pooled(g, (1, 1, 6, 6), 2, None, False, "no output_size, no stride (stride = kernel_size): (h - 1) * stride + kernel_size"),
+        _pooled(g, (1, 1, 6, 6), 2, None, False,
+                "no output_size, no stride (stride = kernel_size): (h - 1) * stride + kernel_size"),
         _pooled(g, (2, 2, 7, 9), 3, 2, False,
                 "no output_size, kernel 3, stride 2, non-square 7 x 9, batch 2, 2 channels: (h - 1) * stride + kernel"),
         _pooled(g, (2, 3, 5, 7), 3, 2, True, "overlapping windows (kernel 3, stride 2), odd non-square 5 x 7, batch 2, "
@@ -253,9 +254,11 @@ def _conv_transpose_cases(g: torch.Generator) -> list[Case]:
         _transposed_case(g, 1, 2, 3, 3, 5, 4, 2, 1, 0, True, "kernel 4, stride 2, padding 1; 2 -> 3 channels, bias"),
         _transposed_case(g, 2, 3, 2, 5, 3, 3, 2, 0, 1, False, "batch of 2, odd sizes, output_padding 1"),
         _transposed_case(g, 1, 1, 2, 4, 4, 5, 3, 2, 2, True, "kernel 5, stride 3, padding 2, output_padding 2"),
-        _transposed_case(g, 1, 2, 1, 3, 2, 2, 2, 0, 0, False, "a non-square 2 x 3 kernel, 3 x 2 image, 2 -> 1 channels, stride 2",
+        _transposed_case(g, 1, 2, 1, 3, 2, 2, 2, 0, 0, False,
+                         "a non-square 2 x 3 kernel, 3 x 2 image, 2 -> 1 channels, stride 2",
                          k_w=3),
-        _transposed_case(g, 2, 2, 2, 4, 3, 3, 2, 1, 1, True, "float64, non-square 4 x 3 image and 3 x 2 kernel, batch 2, "
+        _transposed_case(g, 2, 2, 2, 4, 3, 3, 2, 1, 1, True,
+                         "float64, non-square 4 x 3 image and 3 x 2 kernel, batch 2, "
                          "2 channels, stride 2, bias: the result keeps x's dtype", k_w=2, dtype=torch.float64),
         _transposed_case(g, 1, 3, 2, 3, 4, 3, 2, 1, 1, True, "values ~1e4: 3 x 4, 3 -> 2 channels, stride 2, bias",
                          scale=1e4),

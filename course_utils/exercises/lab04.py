@@ -85,7 +85,8 @@ def _conv_transpose1d_cases(g: torch.Generator) -> list[Case]:
         Case((torch.randn(4, generator=g), torch.randn(3, generator=g)),
              note="stride, padding, output_padding not given (defaults 1, 0, 0)"),
         Case((torch.randn(3, generator=g), torch.randn(3, generator=g), 2), note="only the stride given: 2"),
-        Case((torch.randn(3, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64), 2, 1, 1),
+        Case((torch.randn(3, generator=g, dtype=torch.float64), torch.randn(4, generator=g, dtype=torch.float64),
+              2, 1, 1),
              note="float64, kernel 4, stride 2, padding 1, output_padding 1: the result keeps a's dtype"),
     ]
     for _ in range(3):

@@ -121,7 +121,8 @@ def _roi_pool_cases(g: torch.Generator) -> list[Case]:
              note="boxes starting left of and above the map: C's round of -2.7 is -3 and of -0.5 is -1 (not "
                   "int(v + 0.5), which truncates towards 0); the bins start outside the map (do not clamp the start "
                   "before splitting the box), bins entirely outside give 0"),
-        Case((f2, _rois5(boxes2), 3, 0.5), note="two images, K x 5 rows (batch index, x1, y1, x2, y2), spatial_scale 0.5"),
+        Case((f2, _rois5(boxes2), 3, 0.5),
+             note="two images, K x 5 rows (batch index, x1, y1, x2, y2), spatial_scale 0.5"),
         Case((f2, boxes2, (3, 2), 0.5), note="the same boxes as a list of K_i x 4, one per image"),
         Case((f3, boxes3, 7, 0.25), note="7 x 7 output, spatial_scale 1/4: bins smaller than a cell"),
         Case((f3, [torch.zeros(0, 4)], 2), note="no boxes: a 0 x C x 2 x 2 result"),
@@ -212,7 +213,8 @@ def anchors_reference(grid_size: tuple[int, int], stride: tuple[int, int], sizes
     gh, gw = validation.size_pair("grid_size", grid_size)
     sy, sx = validation.size_pair("stride", stride)
     scales = torch.as_tensor(validation.positive_numbers("sizes", sizes), dtype=torch.float32)
-    h_ratios = torch.sqrt(torch.as_tensor(validation.positive_numbers("aspect_ratios", aspect_ratios), dtype=torch.float32))
+    h_ratios = torch.sqrt(torch.as_tensor(validation.positive_numbers("aspect_ratios", aspect_ratios),
+                                          dtype=torch.float32))
     ws = (1 / h_ratios[:, None] * scales[None, :]).reshape(-1)
     hs = (h_ratios[:, None] * scales[None, :]).reshape(-1)
     base = (torch.stack([-ws, -hs, ws, hs], dim=1) / 2).round()                      # A x 4, ratio-major
@@ -280,7 +282,8 @@ def _encode_cases(g: torch.Generator) -> list[Case]:
     cases = [
         Case((ref.clone(), ref.clone()), note="a box coded against itself: all zeros"),
         Case((T([[5.0, 0.0, 15.0, 20.0]]), ref.clone()), note="the lecture: moved right by half a width: dx = 0.5"),
-        Case((T([[-5.0, -10.0, 15.0, 30.0]]), ref.clone()), note="twice as big around the same centre: dw = dh = log 2"),
+        Case((T([[-5.0, -10.0, 15.0, 30.0]]), ref.clone()),
+             note="twice as big around the same centre: dw = dh = log 2"),
         Case((T([[5.0, 0.0, 15.0, 20.0]]), ref.clone(), WEIGHTS_HEAD), note="the box head's weights (10, 10, 5, 5)"),
         Case((torch.zeros(0, 4), torch.zeros(0, 4)), note="no boxes: a 0 x 4 result"),
     ]
@@ -314,10 +317,12 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
         Case((torch.zeros(1, 4), ref.clone()), note="zero codes give the reference box back"),
         Case((T([[0.5, 0.0, 0.0, 0.0]]), ref.clone()), note="the lecture: dx = 0.5 moves it right by half a width"),
         Case((T([[0.0, 0.0, math.log(2.0), math.log(2.0)]]), ref.clone()), note="dw = dh = log 2: twice as big"),
-        Case((T([[5.0, 0.0, 0.0, 0.0]]), ref.clone(), WEIGHTS_HEAD), note="weights (10, 10, 5, 5): divide by them first"),
+        Case((T([[5.0, 0.0, 0.0, 0.0]]), ref.clone(), WEIGHTS_HEAD),
+             note="weights (10, 10, 5, 5): divide by them first"),
         Case((T([[0.0, 0.0, 10.0, clip + 1.0]]), ref.clone()),
              note="huge dw, dh: clamped at log(1000 / 16) before exp (no overflow)"),
-        Case((T([[0.0, 0.0, 25.0, -40.0], [1.0, -2.0, -30.0, 22.0]]), T([[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 45.0, 25.0]]),
+        Case((T([[0.0, 0.0, 25.0, -40.0], [1.0, -2.0, -30.0, 22.0]]),
+              T([[0.0, 0.0, 10.0, 20.0], [5.0, 5.0, 45.0, 25.0]]),
               WEIGHTS_HEAD),
              note="large codes with weights (10, 10, 5, 5): divide by the weights, then clamp only from above "
                   "(dw = 25 / 5 = 5 -> log(1000 / 16) = 4.14; dh = -40 / 5 = -8 stays -8)"),
@@ -334,7 +339,8 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
         cases.append(Case((codes, _random_boxes(g, n), w), note=f"random: {n} references, {k} boxes each, weights {w}"))
     n, k, w = rand_int(g, 1, 6), rand_int(g, 1, 2), (WEIGHTS_HEAD, (2.0, 2.0, 0.5, 3.0))[rand_int(g, 0, 1)]
     codes = torch.randn(n, 4 * k, generator=g) * torch.tensor(w).repeat(k)
-    beyond = (clip + 0.5 + 3 * torch.rand(n, 2 * k, generator=g)) * torch.where(torch.rand(n, 2 * k, generator=g) < 0.5, -1, 1)
+    beyond = (clip + 0.5 + 3 * torch.rand(n, 2 * k,
+                                          generator=g)) * torch.where(torch.rand(n, 2 * k, generator=g) < 0.5, -1, 1)
     codes.view(n, k, 4)[..., 2:] = (beyond.view(n, k, 2) * torch.tensor(w[2:]))      # |dw|, |dh| beyond the clamp
     cases.append(Case((codes, _random_boxes(g, n), w), note=f"random: {n} references, {k} boxes each, weights {w}, "
                                                           f"|dw|, |dh| beyond log(1000 / 16) after the weights"))
@@ -368,8 +374,8 @@ def _match_cases(g: torch.Generator) -> list[Case]:
         Case((weak, 0.7, 0.3, True),
              note="low-quality matches: each ground truth keeps its best predictions (both of a tie) even below 0.3"),
         Case((T([[0.8, 0.4, 0.0], [0.0, 0.0, 0.0]]), 0.7, 0.3, True),
-             note="a ground truth that overlaps nothing: its best quality is 0, so every prediction with 0 'matches' it "
-                  "(torchvision's rule)"),
+             note="a ground truth that overlaps nothing: its best quality is 0, so every prediction with 0 'matches' "
+                  "it (torchvision's rule)"),
         Case((torch.zeros(0, 5), 0.7, 0.3), note="an image without objects (M = 0): every prediction is background"),
         Case((torch.zeros(3, 0), 0.7, 0.3, True), note="no predictions (N = 0): an empty result"),
     ]
@@ -387,7 +393,8 @@ def _match_cases(g: torch.Generator) -> list[Case]:
 MATCH = Exercise(
     "05.match", "match predictions to ground truth with two thresholds (torchvision's Matcher)",
     _matcher.match, _match_cases,
-    hint="best, idx = quality.max(dim=0) (per prediction); idx[best < low] = -1; idx[(best >= low) & (best < high)] = -2; "
+    hint="best, idx = quality.max(dim=0) (per prediction); idx[best < low] = -1; idx[(best >= low) "
+         "& (best < high)] = -2; "
          "with low-quality matches, every prediction j with quality[i, j] == quality[i].max() for some i gets back its "
          "original idx (keep a copy from before the thresholds). M = 0: all -1. int64.",
     function="match", tolerance=EXACT,
@@ -424,7 +431,8 @@ def _nms_cases(g: torch.Generator) -> list[Case]:
     scores = T([0.9, 0.8, 0.7, 0.95])
     half = T([[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     cases = [
-        Case((lecture, scores, 0.5), note="the lecture: three boxes on one object, one elsewhere: the best of the three stays"),
+        Case((lecture, scores, 0.5),
+             note="the lecture: three boxes on one object, one elsewhere: the best of the three stays"),
         Case((lecture, T([0.8, 0.8, 0.8, 0.8]), 0.5), note="equal scores: visit them in input order (a stable sort)"),
         Case((lecture, scores, 0.0), note="threshold 0: any overlap suppresses, touching (IoU 0) does not"),
         Case((lecture, scores, 1.0), note="threshold 1: nothing is suppressed; the result is sorted by score"),
@@ -443,7 +451,8 @@ def _nms_cases(g: torch.Generator) -> list[Case]:
 NMS = Exercise(
     "05.nms", "greedy non-maximum suppression", _nms.nms, _nms_cases,
     hint="order = torch.sort(scores, descending=True, stable=True).indices; walk the order, keep a box unless a kept "
-         "box overlaps it with IoU > iou_threshold; return the kept indices (int64, into the original boxes) in visiting order.",
+         "box overlaps it with IoU > iou_threshold; return the kept indices (int64, into the original "
+         "boxes) in visiting order.",
     function="nms", tolerance=EXACT,
     off_limits=("torchvision.ops.nms", "torchvision.ops.boxes.nms", "torchvision.ops.batched_nms",
                 "torchvision.ops.boxes._batched_nms_coordinate_trick", "torchvision.ops.boxes._batched_nms_vanilla"),
@@ -456,7 +465,8 @@ def _batched_nms_cases(g: torch.Generator) -> list[Case]:
     same = T([[10.0, 10.0, 50.0, 50.0], [12.0, 12.0, 52.0, 52.0], [10.0, 10.0, 50.0, 50.0], [11.0, 9.0, 49.0, 51.0]])
     scores = T([0.9, 0.8, 0.7, 0.6])
     cases = [
-        Case((same, scores, T([0, 0, 1, 1]), 0.5), note="the lecture: the same object in two classes: one box per class"),
+        Case((same, scores, T([0, 0, 1, 1]), 0.5),
+             note="the lecture: the same object in two classes: one box per class"),
         Case((same, scores, T([0, 0, 0, 0]), 0.5), note="one class: plain NMS"),
         Case((same, scores, T([3, 1, 2, 0]), 0.5), note="every box its own class: nothing suppressed, sorted by score"),
         Case((same, T([0.5, 0.5, 0.5, 0.5]), T([1, 0, 1, 0]), 0.5), note="equal scores: input order"),
@@ -497,7 +507,8 @@ def _det(boxes: list, scores: list, labels: list) -> dict[str, torch.Tensor]:
 
 
 def _gt(boxes: list, labels: list) -> dict[str, torch.Tensor]:
-    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), "labels": torch.tensor(labels, dtype=torch.int64)}
+    return {"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            "labels": torch.tensor(labels, dtype=torch.int64)}
 
 
 def _random_detections(g: torch.Generator, images: int, classes: int) -> tuple[list, list]:
@@ -509,7 +520,8 @@ def _random_detections(g: torch.Generator, images: int, classes: int) -> tuple[l
         hits = torch.rand(m, generator=g) < 0.8                        # found objects, jittered
         found = _jitter(g, gt[hits], 0.4)
         twice = rand_int(g, 0, 1)                                      # some found twice: a duplicate
-        found, hit_labels = torch.cat([found, _jitter(g, gt[hits][:twice], 0.2)]), torch.cat([gl[hits], gl[hits][:twice]])
+        found, hit_labels = torch.cat([found,
+                                       _jitter(g, gt[hits][:twice], 0.2)]), torch.cat([gl[hits], gl[hits][:twice]])
         k = rand_int(g, 0, 3)
         fp = _random_boxes(g, k, size=100)                              # false positives, any class
         boxes = torch.cat([found, fp])
@@ -532,7 +544,8 @@ def _ap_cases(g: torch.Generator) -> list[Case]:
              note="shifted boxes: hits at IoU 0.5 that miss at the higher thresholds"),
         Case(([_det([[10, 10, 50, 50], [60, 60, 90, 95]], [0.7, 0.7], [1, 1]),
                _det([[5, 5, 20, 20]], [0.7], [1])], [gt, _gt([], [])]),
-             note="ties: equal scores keep their order (image by image, then by rank); the second image has no objects"),
+             note="ties: equal scores keep their order (image by image, then by rank); the "
+                  "second image has no objects"),
         Case(([_det([[10, 10, 50, 50], [0, 0, 5, 5]], [0.9, 0.95], [1, 2])], [_gt([[10, 10, 50, 50]], [1])]),
              note="class 2 has no ground truth anywhere: left out of the mean (its false positives cost nothing)"),
         Case(([_det([[0, 0, 5, 5], [10, 10, 50, 50], [60, 60, 90, 95]], [0.99, 0.9, 0.8], [1, 1, 1])], [gt], 2),
@@ -544,10 +557,12 @@ def _ap_cases(g: torch.Generator) -> list[Case]:
                   "in each image (class 1 keeps 0.9 and 0.3, class 2 both)"),
         Case(([_det([[10, 10, 50, 50], [11, 11, 51, 51], [60, 60, 90, 95]], [0.9, 0.8, 0.7], [1, 1, 1])], [gt]),
              note="two detections on one ground-truth box: the second (lower score) finds it taken, a false positive"),
-        Case(([_det([[3, 0, 23, 20], [0, 0, 20, 20]], [0.9, 0.8], [1, 1])], [_gt([[0, 0, 20, 20], [4, 0, 24, 20]], [1, 1])]),
+        Case(([_det([[3, 0, 23, 20], [0, 0, 20, 20]], [0.9,
+                                                       0.8], [1, 1])], [_gt([[0, 0, 20, 20], [4, 0, 24, 20]], [1, 1])]),
              note="a detection overlapping two ground-truth boxes (IoU 0.74 and 0.90) takes the one it overlaps most, "
                   "so the next detection still finds its own"),
-        Case(([_det([[0, 0, 10, 5], [20, 0, 30, 7.5]], [0.9, 0.8], [1, 1])], [_gt([[0, 0, 10, 10], [20, 0, 30, 10]], [1, 1])]),
+        Case(([_det([[0, 0, 10, 5], [20, 0, 30,
+                                     7.5]], [0.9, 0.8], [1, 1])], [_gt([[0, 0, 10, 10], [20, 0, 30, 10]], [1, 1])]),
              note="IoUs of exactly 0.5 and 0.75: hits at those thresholds (IoU >= t)"),
         Case(([_det([[0, 0, 5, 5]], [0.6], [1]), _det([[10, 10, 50, 50]], [0.6], [1])],
               [_gt([[60, 60, 90, 95]], [1]), _gt([[10, 10, 50, 50]], [1])]),
@@ -561,8 +576,8 @@ def _ap_cases(g: torch.Generator) -> list[Case]:
         preds, targets = _random_detections(g, images, classes)
         cap = (rand_int(g, 1, 3),) if rand_bool(g) else ()
         cases.append(Case((preds, targets, *cap),
-                          note=f"random: {images} images, {classes} classes, jittered hits (some twice), false positives "
-                               f"(some of a class without ground truth), tied scores"
+                          note=f"random: {images} images, {classes} classes, jittered hits (some twice), false "
+                               f"positives (some of a class without ground truth), tied scores"
                                + (f", max_dets={cap[0]}" if cap else "")))
     return cases
 
@@ -582,8 +597,8 @@ AVERAGE_PRECISION = Exercise(
     hint="per class: per image, detections by score (stable sort), the first max_dets; for each IoU threshold in "
          "np.linspace(0.5, 0.95, 10) each detection takes the free ground truth it overlaps most with IoU >= t; "
          "then all images' detections by score (stable), precision = TP / rank, made monotone from the right, read at "
-         "recall np.linspace(0, 1, 101) (first rank with recall >= r, else 0); mean over thresholds and over classes with ground "
-         "truth. Return {'map': ..., 'map_50': ..., 'map_75': ...} as floats (-1 without ground truth).",
+         "recall np.linspace(0, 1, 101) (first rank with recall >= r, else 0); mean over thresholds and over classes "
+         "with ground truth. Return {'map': ..., 'map_50': ..., 'map_75': ...} as floats (-1 without ground truth).",
     function="average_precision", tolerance=TIGHT,
     # torchmetrics' MeanAveragePrecision runs pycocotools' COCOeval (importing torchmetrics here would cost 3 s)
     off_limits=("pycocotools.cocoeval.COCOeval.evaluate", "pycocotools.cocoeval.COCOeval.accumulate"),

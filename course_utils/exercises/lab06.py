@@ -93,7 +93,8 @@ ENCODE_TARGETS = Exercise(
     _yolo.encode_targets, _encode_cases,
     hint="image_size is (H, W) (one int: square); for each box in order: cx = (x1 + x2) / 2, cy = (y1 + y2) / 2; "
          "col = min(floor(cx * S / W), S - 1), row = min(floor(cy * S / H), S - 1); skip it if target[row, col, 4] is "
-         "already 1 (the first object keeps the cell); else target[row, col, :5] = (cx * S / W - col, cy * S / H - row, "
+         "already 1 (the first object keeps the cell); else target[row, col, :5] = (cx * S / W - "
+         "col, cy * S / H - row, "
          "(x2 - x1) / W, (y2 - y1) / H, 1) and target[row, col, 5 + label] = 1. Start from torch.zeros(S, S, 5 + C) "
          "(float32); no square roots in the target (the loss takes them).",
     function="encode_targets", tolerance=FLOAT32,
@@ -102,7 +103,7 @@ ENCODE_TARGETS = Exercise(
 
 
 # ---- 06.yolo_loss ----------------------------------------------------------------------------
-def _target(s: int, c: int, objects: list[tuple[int, int, tuple[float, float, float, float], int]],
+def _target(s: int, c: int, objects: list[tuple[int, int, int, tuple[float, float, float, float], int]],
             n: int = 1) -> torch.Tensor:
     """``n x S x S x (5 + C)`` targets of zeros, ``objects`` ``(image, row, col, (x, y, w, h), label)``."""
     t = torch.zeros(n, s, s, 5 + c)
@@ -188,7 +189,8 @@ def _loss_cases(g: torch.Generator) -> list[Case]:
     for _ in range(3):
         n, s, b, c = rand_int(g, 1, 3), rand_int(g, 1, 5), rand_int(g, 1, 3), rand_int(g, 1, 4)
         neg = rand_bool(g)
-        kwargs = {} if rand_bool(g) else {"lambda_coord": float(rand_int(g, 1, 8)), "lambda_noobj": rand_int(g, 1, 8) / 8}
+        kwargs = {} if rand_bool(g) else {"lambda_coord": float(rand_int(g, 1, 8)),
+                                          "lambda_noobj": rand_int(g, 1, 8) / 8}
         cases.append(Case(_random_loss_case(g, n, s, b, c, negative=neg), kwargs,
                           note=f"random: N = {n}, S = {s}, B = {b}, C = {c}" + (", some widths < 0" if neg else "")
                                + (f", {kwargs}" if kwargs else "")))
@@ -335,8 +337,8 @@ DECODE = Exercise(
     "06.decode", "one image's S x S x (5B + C) predictions to boxes, class-specific scores, NMS per class",
     _yolo.decode, _decode_cases, verify=_decode_verify,
     hint="B = (pred.shape[-1] - C) // 5; cells = pred[..., :5B].reshape(S, S, B, 5); in pixels, the centre is "
-         "((col + x) * W / S, (row + y) * H / S) and the size (max(w, 0) * W, max(h, 0) * H) (image_size is (H, W), one "
-         "int: square); corners clipped to [0, W] x [0, H]. Scores: conf[..., None] * pred[..., None, 5B:] (every "
+         "((col + x) * W / S, (row + y) * H / S) and the size (max(w, 0) * W, max(h, 0) * H) (image_size is (H, W), "
+         "one int: square); corners clipped to [0, W] x [0, H]. Scores: conf[..., None] * pred[..., None, 5B:] (every "
          "predictor for every class); keep score >= score_threshold; NMS per class with iou_threshold (your lab-05 "
          "batched_nms, or torchvision.ops.batched_nms); return {'boxes': K x 4 float32, 'scores': K, 'labels': K int64 "
          "(0 .. C-1)} by decreasing score.",

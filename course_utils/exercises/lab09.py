@@ -54,7 +54,8 @@ def _dilated_conv_cases(g: torch.Generator) -> list[Case]:
     ones = torch.ones(1, 1, 3, 3)
     cases = [
         Case((_ramp(7, 7), ones, None), {"dilation": 2, "padding": 0},
-             note="the lecture: a 3 x 3 kernel of ones with dilation 2 on a 7 x 7 ramp spans 5 x 5 pixels: a 3 x 3 output"),
+             note="the lecture: a 3 x 3 kernel of ones with dilation 2 on a 7 x 7 ramp spans 5 x 5 "
+                  "pixels: a 3 x 3 output"),
         Case((_ramp(5, 6), ones.clone(), T([0.5])), {"dilation": 1, "padding": 1},
              note="dilation 1 is the ordinary convolution (padding 1 keeps the size), with a bias"),
         _conv_case(g, 1, 2, 3, 6, 7, (3, 3), 2, "same", False,
@@ -169,7 +170,8 @@ PYRAMID_POOL = Exercise(
 
 
 # ---- 09.deform_conv --------------------------------------------------------------------------
-def _offsets(g: torch.Generator, shape: tuple[int, ...], spread: float, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def _offsets(g: torch.Generator, shape: tuple[int, ...], spread: float,
+             dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Offsets ``round(N(0, spread)) + U(0.1, 0.9)``: every sample lies strictly between pixels (at whole-number
     positions bilinear interpolation has a kink, and its gradient there is a convention, not an answer)."""
     whole = (torch.randn(shape, generator=g, dtype=torch.float64) * spread).round()
@@ -297,8 +299,8 @@ MEAN_FIELD = Exercise(
     "09.mean_field", "mean-field inference in a fully connected CRF (Potts, Gaussian + bilateral kernels)",
     _crf.mean_field, _mean_field_cases,
     hint="N = H W pixels, features p (row, column) and I (colours); K = w_bilateral exp(-|p_i - p_j|^2 / (2 "
-         "theta_alpha^2) - |I_i - I_j|^2 / (2 theta_beta^2)) + w_spatial exp(-|p_i - p_j|^2 / (2 theta_gamma^2)), an N x "
-         "N matrix with a zero diagonal (j != i). Q = softmax(-unary) over the labels; then `iterations` times, from "
+         "theta_alpha^2) - |I_i - I_j|^2 / (2 theta_beta^2)) + w_spatial exp(-|p_i - p_j|^2 / (2 theta_gamma^2)), an N "
+         "x N matrix with a zero diagonal (j != i). Q = softmax(-unary) over the labels; then `iterations` times, from "
          "the previous Q for every pixel at once: m = K @ Q (N x C), Potts: pairwise(l) = m.sum(labels) - m(l); Q = "
          "softmax(-unary - pairwise). Return Q as C x H x W.",
     function="mean_field", tolerance=ACCUMULATED,

@@ -12,14 +12,22 @@ import os
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 from course_utils import exercises as catalogue
 from course_utils.grading.compare import compare, compare_sums, describe, snapshot, unchanged
 from course_utils.grading.exercise import Case, Exercise, Status
-from course_utils.grading.runner import OffLimits, Probe, TimeLimitExceeded, call_student, raised_in, safe_str, where_raised
+from course_utils.grading.runner import (
+    OffLimits,
+    Probe,
+    TimeLimitExceeded,
+    call_student,
+    raised_in,
+    safe_str,
+    where_raised,
+)
 
 VISIBLE_SEED = 0
 
@@ -52,7 +60,7 @@ def strict() -> bool:
 def _describe_inputs(reference: Callable, case: Case) -> str:
     try:
         bound = inspect.signature(reference).bind(*case.args, **case.kwargs)
-        items = bound.arguments.items()
+        items = list(bound.arguments.items())
     except TypeError:
         items = [(f"arg{i}", a) for i, a in enumerate(case.args)] + list(case.kwargs.items())
     return "; ".join(f"{name} = {describe(value)}" for name, value in items)
@@ -105,14 +113,16 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
     for n, case in enumerate(cases):
         label = f"case {n + 1} of {total}" + (f" ({case.note})" if case.note else "")
 
-        def fail(status: Status, problem: str) -> CheckResult:
+        def fail(status: Status, problem: str, label: str = label, case: Case = case, n: int = n) -> CheckResult:
             lines = [f"❌ {ex.id} FAILED on {label}.", f"   inputs: {_describe_inputs(ex.reference, case)}",
                      f"   problem: {problem}"]
             if ex.hint and status in ("failed", "mutated"):
                 lines.append(f"   hint: {ex.hint}")
             return CheckResult(ex.id, status, "\n".join(lines), n, total)
 
-        expected = call_student(ex, ex.reference, Case(snapshot(case.args), snapshot(case.kwargs)), guard=False)
+        # snapshot copies a tuple to a tuple and a dict to a dict
+        copied = Case(cast(tuple, snapshot(case.args)), cast(dict, snapshot(case.kwargs)))
+        expected = call_student(ex, ex.reference, copied, guard=False)
         before = snapshot((case.args, case.kwargs))
         try:
             got = fn(*case.args, **case.kwargs) if replaying else call_student(ex, fn, case)

@@ -29,9 +29,8 @@ def _describe(value: object) -> str:
             text += f" on {value.device}"
         if value.numel() <= 8 and value.device.type != "meta":
             values = value.detach().cpu()
-            if values.is_floating_point():
-                values = np.round(values.double().numpy(), 4)
-            text += f" = {values.tolist()}"
+            shown = np.round(values.double().numpy(), 4).tolist() if values.is_floating_point() else values.tolist()
+            text += f" = {shown}"
         return text
     if isinstance(value, np.ndarray):
         return f"numpy {value.dtype} array of shape {value.shape}"
@@ -65,7 +64,8 @@ def compare_tensors(expected: torch.Tensor, got: object, rtol: float, atol: floa
     if e.numel() == 0:
         return None
     if e.is_floating_point() or e.is_complex():
-        e, g = e.to(torch.complex128 if e.is_complex() else torch.float64), g.to(torch.complex128 if e.is_complex() else torch.float64)
+        wide = torch.complex128 if e.is_complex() else torch.float64
+        e, g = e.to(wide), g.to(wide)
         bad = ~torch.isclose(g, e, rtol=rtol, atol=atol, equal_nan=True)
     else:
         bad = g != e

@@ -79,7 +79,7 @@ def safe_str(exc: BaseException) -> str:
     """``str(exc)``, or a placeholder when even that fails (a student's exception class can do anything)."""
     try:
         return str(exc)
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a student's __str__ may raise anything
         return "(its message could not be shown)"
 
 
@@ -95,7 +95,7 @@ def where_raised(exc: BaseException) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    line = (frame.line or linecache.getline(frame.filename, frame.lineno)).strip()
+    line = (frame.line or linecache.getline(frame.filename, frame.lineno or 0)).strip()
     text = f"in `{frame.name}`, line {frame.lineno}"
     return f"{text}: {line}" if line else text
 
@@ -158,7 +158,7 @@ def _function(obj: object) -> Any:
     its wrapper's code with every function so decorated) or a ``torch.fx.wrap``; ``None`` if none."""
     obj = getattr(obj, "__func__", obj)
     try:
-        obj = inspect.unwrap(obj)
+        obj = inspect.unwrap(obj) if callable(obj) else obj
     except ValueError:
         return None
     return obj if isinstance(obj, types.FunctionType) else None
@@ -322,7 +322,8 @@ def guard_rules(ex: Exercise) -> GuardRules:
             builtins.setdefault(id(kernel), (kernel, why))
     reference = _function(ex.reference)
     if reference is not None and _is_course_code(reference.__code__):
-        own = f"`{reference.__module__}.{reference.__qualname__}` (the course's reference solution) is off-limits inside it"
+        own = (f"`{reference.__module__}.{reference.__qualname__}` (the course's reference solution) is off-limits "
+               "inside it")
         codes[id(reference.__code__)] = own
         module = sys.modules.get(reference.__module__)
         course = [*(_module_functions(module) if module else ()), *_course_reach(reference, allowed)]

@@ -20,7 +20,9 @@ BBOX_XFORM_CLIP = math.log(1000.0 / 16)
 def _weights(weights: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
     if not isinstance(weights, (tuple, list)) or len(weights) != 4:
         raise TypeError(f"weights must be 4 numbers (wx, wy, ww, wh), e.g. (10, 10, 5, 5), got {weights!r}")
-    return tuple(validation.number(f"weights[{i}]", w, minimum=0, strict_minimum=True) for i, w in enumerate(weights))
+    wx, wy, ww, wh = (validation.number(f"weights[{i}]", w, minimum=0, strict_minimum=True)
+                      for i, w in enumerate(weights))
+    return wx, wy, ww, wh
 
 
 def encode(boxes: torch.Tensor, references: torch.Tensor,

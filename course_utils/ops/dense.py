@@ -28,7 +28,7 @@ def convolutionize(linear: nn.Linear, in_channels: int, kernel_size: int | tuple
     conv = conv.to(device=linear.weight.device, dtype=linear.weight.dtype)
     with torch.no_grad():
         conv.weight.copy_(linear.weight.reshape(linear.out_features, in_channels, kh, kw))
-        if linear.bias is not None:
+        if linear.bias is not None and conv.bias is not None:
             conv.bias.copy_(linear.bias)
     return conv
 

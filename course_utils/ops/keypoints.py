@@ -15,7 +15,8 @@ from course_utils import validation
 from course_utils.structures.boxes import check_xyxy
 
 
-def keypoint_targets(keypoints: torch.Tensor, rois: torch.Tensor, heatmap_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def keypoint_targets(keypoints: torch.Tensor, rois: torch.Tensor,
+                     heatmap_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(heatmaps, valid)``, both ``K x J`` int64: each keypoint's cell in its RoI's ``S x S`` heatmap as
     the linear index ``row * S + col`` (0 where not valid), and 1 where the keypoint is trained.
 

@@ -14,7 +14,7 @@ Then a final assignment, and ``inertia = sum of squared distances to the assigne
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, overload
 
 import torch
 
@@ -47,6 +47,12 @@ def _check_centres(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     return centres
 
 
+@overload
+def _nearest(xt: torch.Tensor, centres: torch.Tensor, with_distance: Literal[False] = False
+             ) -> tuple[torch.Tensor, None]: ...
+@overload
+def _nearest(xt: torch.Tensor, centres: torch.Tensor, with_distance: Literal[True]
+             ) -> tuple[torch.Tensor, torch.Tensor]: ...
 def _nearest(xt: torch.Tensor, centres: torch.Tensor, with_distance: bool = False
              ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Labels (N) and, if asked, squared distances (N) to the nearest centre.
@@ -110,14 +116,14 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator | None 
     if k > x.shape[0]:
         raise ValueError(f"k={k} is larger than the number of points N={x.shape[0]}")
     gen_device = generator.device if generator is not None else torch.device("cpu")
-    first = torch.randint(x.shape[0], (1,), generator=generator, device=gen_device).item()
+    first = int(torch.randint(x.shape[0], (1,), generator=generator, device=gen_device))
     centres = [x[first]]
     d2 = ((x - x[first]) ** 2).sum(1)
     for _ in range(1, k):
         weights = d2.to(gen_device, torch.float64)
         if weights.sum() <= 0:  # fewer distinct points than k: any point will do
             weights = torch.ones_like(weights)
-        idx = torch.multinomial(weights, 1, generator=generator).item()
+        idx = int(torch.multinomial(weights, 1, generator=generator))
         centres.append(x[idx])
         d2 = torch.minimum(d2, ((x - x[idx]) ** 2).sum(1))
     return torch.stack(centres)
@@ -147,7 +153,8 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
     xt = x.T.contiguous()  # D x N, the layout the inner loop wants
     n_iter = 0
     with torch.inference_mode():
-        for n_iter in range(1, max_iter + 1):
+        for _ in range(max_iter):
+            n_iter += 1
             labels, _ = _nearest(xt, centres)
             new = _update(xt, labels, centres)
             shift = float(((new - centres) ** 2).sum())

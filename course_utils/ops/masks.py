@@ -31,7 +31,7 @@ PASTE_PADDING = 1
 
 
 def _real(name: str, value: object, ndim: int) -> torch.Tensor:
-    validation.tensor(name, value, ndim=ndim)
+    value = validation.tensor(name, value, ndim=ndim)
     if value.is_complex():
         raise TypeError(f"{name} must be a real (bool, integer or floating-point) tensor, got {value.dtype}")
     return value
@@ -47,9 +47,9 @@ def mask_targets(gt_masks: torch.Tensor, boxes: torch.Tensor, matched_idxs: torc
     ``torchvision.models.detection.roi_heads.project_masks_on_boxes``. Soft values at the mask's edges
     are kept (no threshold); samples more than a pixel outside the image read 0.
     """
-    _real("gt_masks", gt_masks, 3)
+    gt_masks = _real("gt_masks", gt_masks, 3)
     check_xyxy("boxes", boxes)
-    validation.tensor("matched_idxs", matched_idxs, ndim=1, dtypes="int")
+    matched_idxs = validation.tensor("matched_idxs", matched_idxs, ndim=1, dtypes="int")
     m = validation.integer("M", M, minimum=1)
     if len(matched_idxs) != len(boxes):
         raise ValueError(f"matched_idxs must have one index per box: {len(boxes)} boxes, {len(matched_idxs)} indices")
@@ -75,9 +75,9 @@ def mask_loss(mask_logits: torch.Tensor, mask_targets: torch.Tensor, labels: tor
     is trained (the other classes' masks get no gradient): torchvision's ``maskrcnn_loss`` after its
     targets. ``K = 0`` gives ``mask_logits.sum() * 0``, a zero that still carries a (zero) gradient.
     """
-    validation.tensor("mask_logits", mask_logits, ndim=4, dtypes="float")
-    validation.tensor("mask_targets", mask_targets, ndim=3, dtypes="float")
-    validation.tensor("labels", labels, ndim=1, dtypes="int")
+    mask_logits = validation.tensor("mask_logits", mask_logits, ndim=4, dtypes="float")
+    mask_targets = validation.tensor("mask_targets", mask_targets, ndim=3, dtypes="float")
+    labels = validation.tensor("labels", labels, ndim=1, dtypes="int")
     k, c, mh, mw = mask_logits.shape
     if mask_targets.shape != (k, mh, mw) or len(labels) != k:
         raise ValueError(f"mask_targets must be K x M x M = {(k, mh, mw)} and labels K = {k} for mask_logits "
@@ -106,7 +106,7 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, image_size: int | tupl
     ``torchvision.models.detection.roi_heads``, except that a box entirely outside the image pastes
     nothing (torchvision's slicing fails there; its detections are clipped to the image first).
     """
-    validation.tensor("masks", masks, ndim=3, dtypes="float")
+    masks = validation.tensor("masks", masks, ndim=3, dtypes="float")
     check_xyxy("boxes", boxes)
     h, w = validation.size_pair("image_size", image_size, square=True)
     threshold = validation.number("threshold", threshold, minimum=0.0, maximum=1.0)
@@ -132,7 +132,7 @@ def paste_masks(masks: torch.Tensor, boxes: torch.Tensor, image_size: int | tupl
 
 
 def _binary(name: str, masks: object) -> torch.Tensor:
-    _real(name, masks, 3)
+    masks = _real(name, masks, 3)
     if masks.is_floating_point():
         raise TypeError(f"{name} must be binary masks, bool or integer 0/1 (threshold probabilities first), "
                         f"got {masks.dtype}")

@@ -48,22 +48,22 @@ def scaled_stuff_area(height: int, width: int) -> float:
 
 def _check(semantic: object, masks: object, scores: object, labels: object, things: Iterable[int]
            ) -> tuple[torch.Tensor, tuple[int, ...]]:
-    validation.tensor("semantic", semantic, ndim=2, dtypes="int")
+    semantic = validation.tensor("semantic", semantic, ndim=2, dtypes="int")
     if semantic.dtype == torch.bool:
         raise TypeError("semantic must hold integer category ids (a semantic model's argmax), got a bool tensor")
     if semantic.numel() and semantic.min() < 0:
         raise ValueError(f"semantic must hold category ids >= 0 (a semantic model's argmax), got {int(semantic.min())}")
-    validation.tensor("masks", masks, ndim=3)
+    masks = validation.tensor("masks", masks, ndim=3)
     if masks.is_floating_point() or masks.is_complex():
         raise TypeError(f"masks must be binary (bool, or integers with nonzero = inside), got {masks.dtype}: "
                         "threshold a Mask R-CNN's probabilities first, e.g. (out['masks'][:, 0] > 0.5)")
     if masks.shape[1:] != semantic.shape:
         raise ValueError(f"masks must be N x H x W with the semantic map's H x W {tuple(semantic.shape)}, got "
                          f"{tuple(masks.shape)}")
-    validation.tensor("scores", scores, ndim=1, dtypes="float")
+    scores = validation.tensor("scores", scores, ndim=1, dtypes="float")
     if not torch.isfinite(scores).all():
         raise ValueError("scores must be finite numbers, got NaN or infinity")
-    validation.tensor("labels", labels, ndim=1, dtypes="int")
+    labels = validation.tensor("labels", labels, ndim=1, dtypes="int")
     if labels.dtype == torch.bool:
         raise TypeError("labels must hold integer category ids, got a bool tensor")
     if not len(masks) == len(scores) == len(labels):

@@ -71,27 +71,28 @@ def group_regions(boxes: np.ndarray, sizes: np.ndarray, hist: np.ndarray, neighb
                   image_size: float) -> np.ndarray:
     """Greedy hierarchical grouping; returns the boxes of all regions, superpixels first, ``(2R - 1) x 4``
     (fewer if the image has several unconnected parts)."""
-    boxes, sizes, hist = list(boxes), list(sizes), list(hist)
-    adjacent: dict[int, set] = {i: set() for i in range(len(sizes))}
+    all_boxes, all_sizes, all_hist = list(boxes), list(sizes), list(hist)
+    adjacent: dict[int, set] = {i: set() for i in range(len(all_sizes))}
     for a, b in neighbours:
         adjacent[a].add(b)
         adjacent[b].add(a)
 
     def similarity(i: int, j: int) -> float:
-        colour = np.minimum(hist[i], hist[j]).sum() / 3.0
-        size = 1.0 - (sizes[i] + sizes[j]) / image_size
-        bi, bj = boxes[i], boxes[j]
+        colour = np.minimum(all_hist[i], all_hist[j]).sum() / 3.0
+        size = 1.0 - (all_sizes[i] + all_sizes[j]) / image_size
+        bi, bj = all_boxes[i], all_boxes[j]
         joint = (max(bi[2], bj[2]) - min(bi[0], bj[0])) * (max(bi[3], bj[3]) - min(bi[1], bj[1]))
-        fill = 1.0 - (joint - sizes[i] - sizes[j]) / image_size
+        fill = 1.0 - (joint - all_sizes[i] - all_sizes[j]) / image_size
         return colour + size + fill
 
     sims = {(a, b): similarity(a, b) for a, b in neighbours}
     while sims:
-        i, j = max(sims, key=sims.get)
-        t = len(sizes)
-        sizes.append(sizes[i] + sizes[j])
-        hist.append((sizes[i] * hist[i] + sizes[j] * hist[j]) / sizes[t])
-        boxes.append(np.concatenate([np.minimum(boxes[i][:2], boxes[j][:2]), np.maximum(boxes[i][2:], boxes[j][2:])]))
+        i, j = max(sims, key=sims.__getitem__)
+        t = len(all_sizes)
+        all_sizes.append(all_sizes[i] + all_sizes[j])
+        all_hist.append((all_sizes[i] * all_hist[i] + all_sizes[j] * all_hist[j]) / all_sizes[t])
+        lo, hi = np.minimum(all_boxes[i][:2], all_boxes[j][:2]), np.maximum(all_boxes[i][2:], all_boxes[j][2:])
+        all_boxes.append(np.concatenate([lo, hi]))
         around = (adjacent.pop(i) | adjacent.pop(j)) - {i, j}
         for k in (i, j):
             for n in around:
@@ -102,7 +103,7 @@ def group_regions(boxes: np.ndarray, sizes: np.ndarray, hist: np.ndarray, neighb
             adjacent[n] -= {i, j}
             adjacent[n].add(t)
             sims[(n, t)] = similarity(n, t)
-    return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.asarray(all_boxes, dtype=np.float64).reshape(-1, 4)
 
 
 def selective_search(image: np.ndarray | torch.Tensor, scales: Sequence[float] = (50, 150, 400), sigma: float = 0.8,
@@ -140,10 +141,10 @@ def proposal_recall(proposals: torch.Tensor | Sequence[torch.Tensor], gt_boxes: 
     boxes). No ground-truth box at all gives 1.0 (nothing was missed).
     """
     iou = validation.number("iou", iou, minimum=0, maximum=1)
-    if isinstance(proposals, torch.Tensor) != isinstance(gt_boxes, torch.Tensor):
-        raise TypeError("give proposals and gt_boxes both as tensors (one image) or both as lists (one per image)")
-    if isinstance(proposals, torch.Tensor):
+    if isinstance(proposals, torch.Tensor) and isinstance(gt_boxes, torch.Tensor):
         proposals, gt_boxes = [proposals], [gt_boxes]
+    elif isinstance(proposals, torch.Tensor) or isinstance(gt_boxes, torch.Tensor):
+        raise TypeError("give proposals and gt_boxes both as tensors (one image) or both as lists (one per image)")
     if len(proposals) != len(gt_boxes):
         raise ValueError(f"need one proposal tensor per image: {len(proposals)} and {len(gt_boxes)} given")
     found = total = 0

@@ -37,7 +37,8 @@ class ReceptiveField(NamedTuple):
 
 def _check_layers(layers: object) -> list[Layer]:
     if not isinstance(layers, (list, tuple)):
-        raise TypeError(f"layers must be a list of (kernel, stride, padding, dilation) tuples, got {type(layers).__name__}")
+        raise TypeError(f"layers must be a list of (kernel, stride, padding, dilation) tuples, got "
+                        f"{type(layers).__name__}")
     out = []
     for n, layer in enumerate(layers):
         if not isinstance(layer, (list, tuple)) or len(layer) != 4 or \
@@ -133,8 +134,8 @@ def empirical_receptive_field(module: nn.Module, in_channels: int, input_size: i
     i, j = position if position is not None else (h // 2, w // 2)
     if not (0 <= i < h and 0 <= j < w):
         raise ValueError(f"position {(i, j)} is outside the {h} x {w} output")
-    out[0, :, i, j].sum().backward()
-    nonzero = x.grad[0].abs().sum(0) > 0
+    (grad,) = torch.autograd.grad(out[0, :, i, j].sum(), x)
+    nonzero = grad[0].abs().sum(0) > 0
     rows, cols = nonzero.any(1).nonzero()[:, 0], nonzero.any(0).nonzero()[:, 0]
     if rows.numel() == 0:
         raise ValueError("no input pixel influences this output (is the module connected?)")

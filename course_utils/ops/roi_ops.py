@@ -107,8 +107,10 @@ def _bilinear(fmap: torch.Tensor, y: torch.Tensor, x: torch.Tensor) -> torch.Ten
     y_lo, y_hi, ly, vy = axis(y, h)
     x_lo, x_hi, lx, vx = axis(x, w)
     hy, hx = 1 - ly, 1 - lx
-    v = (hy[:, None] * hx[None, :]) * fmap[:, y_lo][:, :, x_lo] + (hy[:, None] * lx[None, :]) * fmap[:, y_lo][:, :, x_hi] \
-        + (ly[:, None] * hx[None, :]) * fmap[:, y_hi][:, :, x_lo] + (ly[:, None] * lx[None, :]) * fmap[:, y_hi][:, :, x_hi]
+    v = ((hy[:, None] * hx[None, :]) * fmap[:, y_lo][:, :, x_lo]
+         + (hy[:, None] * lx[None, :]) * fmap[:, y_lo][:, :, x_hi]
+         + (ly[:, None] * hx[None, :]) * fmap[:, y_hi][:, :, x_lo]
+         + (ly[:, None] * lx[None, :]) * fmap[:, y_hi][:, :, x_hi])
     return v * (vy[:, None] & vx[None, :])
 
 

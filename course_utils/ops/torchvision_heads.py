@@ -37,6 +37,7 @@ def grown_boxes(boxes: torch.Tensor, m: int) -> torch.Tensor:
     return roi_heads.expand_boxes(boxes, float(m + 2 * PASTE_PADDING) / m)
 
 
-def keypoint_targets(keypoints: torch.Tensor, rois: torch.Tensor, heatmap_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def keypoint_targets(keypoints: torch.Tensor, rois: torch.Tensor,
+                     heatmap_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``roi_heads.keypoints_to_heatmap``: ``(heatmaps, valid)``, both ``K x J`` int64."""
     return roi_heads.keypoints_to_heatmap(keypoints, rois, heatmap_size)

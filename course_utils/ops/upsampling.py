@@ -26,8 +26,8 @@ from course_utils import validation
 def check_transposed(x: object, weight: object, bias: object, stride: int, padding: int,
                      output_padding: int) -> tuple[int, int]:
     """Validate the arguments of a 2-D transposed convolution; returns the output size ``(H', W')``."""
-    validation.images("x", x)
-    validation.tensor("weight", weight, dtypes="float")
+    x = validation.images("x", x)
+    weight = validation.tensor("weight", weight, dtypes="float")
     if weight.ndim != 4:
         raise ValueError(f"weight must be 4-D (C_in x C_out x kH x kW), got shape {tuple(weight.shape)}")
     if weight.shape[0] != x.shape[1]:
@@ -36,7 +36,7 @@ def check_transposed(x: object, weight: object, bias: object, stride: int, paddi
     if weight.dtype != x.dtype:
         raise TypeError(f"x and weight must have the same dtype, got {x.dtype} and {weight.dtype}")
     if bias is not None:
-        validation.tensor("bias", bias, ndim=1, dtypes="float")
+        bias = validation.tensor("bias", bias, ndim=1, dtypes="float")
         if bias.shape[0] != weight.shape[1]:
             raise ValueError(f"bias must have C_out={weight.shape[1]} entries, got shape {tuple(bias.shape)}")
     validation.integer("stride", stride, 1)
@@ -46,8 +46,9 @@ def check_transposed(x: object, weight: object, bias: object, stride: int, paddi
         raise ValueError(f"output_padding must be smaller than stride ({stride}), got {output_padding}: "
                          f"it only picks one of the {stride} input sizes a stride-{stride} convolution maps "
                          f"to the same output size")
-    return tuple(conv_transpose_output_size(n, k, stride, padding, output_padding)
-                 for n, k in zip(x.shape[2:], weight.shape[2:]))
+    (h, w), (kh, kw) = x.shape[2:], weight.shape[2:]
+    return (conv_transpose_output_size(h, kh, stride, padding, output_padding),
+            conv_transpose_output_size(w, kw, stride, padding, output_padding))
 
 
 # ---- the size rule ---------------------------------------------------------------------------
@@ -75,14 +76,14 @@ def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, paddin
 # ---- fixed upsampling ------------------------------------------------------------------------
 def nearest_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``N x C x H x W`` -> ``N x C x sH x sW``, each value copied into an ``s x s`` block."""
-    validation.images("x", x)
+    x = validation.images("x", x)
     validation.integer("scale", scale, 1)
     return x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
 
 
 def bed_of_nails(x: torch.Tensor, scale: int) -> torch.Tensor:
     """``N x C x H x W`` -> ``N x C x sH x sW``: the value at the top-left of each block, zeros elsewhere."""
-    validation.images("x", x)
+    x = validation.images("x", x)
     validation.integer("scale", scale, 1)
     n, c, h, w = x.shape
     out = x.new_zeros(n, c, h * scale, w * scale)
@@ -102,14 +103,14 @@ def max_unpool2d(x: torch.Tensor, indices: torch.Tensor, kernel_size: int, strid
         output_size: ``(H, W)``; default ``((h-1)*stride + kernel_size, ...)``, which is smaller than the
             pooled image when pooling dropped a border row or column (odd sizes) — then pass it.
     """
-    validation.images("x", x)
-    validation.tensor("indices", indices, dtypes="int")
+    x = validation.images("x", x)
+    indices = validation.tensor("indices", indices, dtypes="int")
     if indices.shape != x.shape:
         raise ValueError(f"indices must have the shape of x {tuple(x.shape)}, got {tuple(indices.shape)}")
     validation.integer("kernel_size", kernel_size, 1)
     stride = kernel_size if stride is None else validation.integer("stride", stride, 1)
     if output_size is None:
-        output_size = tuple((n - 1) * stride + kernel_size for n in x.shape[2:])
+        output_size = ((x.shape[2] - 1) * stride + kernel_size, (x.shape[3] - 1) * stride + kernel_size)
     height, width = validation.size_pair("output_size", output_size)
     if indices.numel() and (indices.min() < 0 or indices.max() >= height * width):
         raise ValueError(f"indices must be in [0, {height * width}) for an output of size {height} x {width}, "
@@ -139,7 +140,7 @@ def bilinear_upsample(x: torch.Tensor, size: tuple[int, int], align_corners: boo
     ``align_corners=True`` maps the corner pixel centres onto each other (source ``= dst (in-1)/(out-1)``);
     ``False`` (torch's default) maps pixel areas (source ``= (dst + 0.5) in/out - 0.5``, clamped at 0).
     """
-    validation.images("x", x)
+    x = validation.images("x", x)
     height, width = validation.size_pair("size", size)
     if not isinstance(align_corners, bool):
         raise TypeError(f"align_corners must be True or False, got {align_corners!r}")

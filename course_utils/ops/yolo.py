@@ -167,7 +167,7 @@ def _loss_terms(pred: torch.Tensor, target: torch.Tensor, lambda_coord: float,
     mask, iou = _responsible(pred, target, s, b)
     boxes = pred[..., : 5 * b].reshape(*pred.shape[:3], b, 5)
     has_object = target[..., 4] > 0
-    chosen = boxes[mask]                                   # K x 5, one per object cell, in the order of target[has_object]
+    chosen = boxes[mask]                                   # K x 5, one per object cell, as in target[has_object]
     truth = target[has_object]                             # K x (5 + C)
     xy = ((chosen[:, :2] - truth[:, :2]) ** 2).sum()
     wh = ((safe_sqrt(chosen[:, 2:4]) - safe_sqrt(truth[:, 2:4])) ** 2).sum()

@@ -98,5 +98,6 @@ def paired_box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     built inside the library (YOLO's per-cell boxes), which may hold zero-size boxes."""
     wh = (torch.min(a[..., 2:], b[..., 2:]) - torch.max(a[..., :2], b[..., :2])).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter
+    union = ((a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+             + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1]) - inter)
     return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), torch.zeros_like(inter))

@@ -118,7 +118,8 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
 
     from course_utils.tools.kernel import NotebookClient
 
-    paths = [root / "solutions" / Path(n).name for n in names] if names else sorted((root / "solutions").glob("*.ipynb"))
+    solutions = root / "solutions"
+    paths = [solutions / Path(n).name for n in names] if names else sorted(solutions.glob("*.ipynb"))
     for path in paths:
         if not path.is_file():
             raise BuildError(f"no solution notebook {path}")
@@ -135,11 +136,13 @@ def execute_solutions(root: Path, names: list[str], timeout: int = 1800) -> None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course build", description=__doc__.split("\n")[0])
-    parser.add_argument("--check", action="store_true", help="write nothing; fail if labs/ differs from what build writes")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; fail if labs/ differs from what build writes")
     parser.add_argument("--execute", nargs="*", metavar="NOTEBOOK", default=None,
                         help="first run these solution notebooks (all if none named) with strict checks and store "
                              "their outputs (profile: $COURSE_PROFILE, default cpu)")
-    parser.add_argument("--root", type=Path, default=None, help="course folder (default: found from the current folder)")
+    parser.add_argument("--root", type=Path, default=None,
+                        help="course folder (default: found from the current folder)")
     args = parser.parse_args(argv)
     if args.check and args.execute is not None:
         parser.error("--check and --execute do not go together")

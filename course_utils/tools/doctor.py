@@ -67,7 +67,8 @@ def diagnose(root: Path | None) -> tuple[list[str], list[str]]:
         from course_utils.config import get_device, profile_name
 
         device = get_device()
-        report.append(f"device               {device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
+        report.append(f"device               "
+                      f"{device}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
         report.append(f"profile              {profile_name(device)} (set COURSE_PROFILE=ci|cpu|gpu to change)")
     except ValueError as err:
         problems.append(f"{err}")

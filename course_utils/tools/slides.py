@@ -205,8 +205,9 @@ def execute(nb, cwd: Path, profile: str, timeout: int = CELL_TIMEOUT, attempts: 
 
 def _execute_once(nb, cwd: Path, profile: str, timeout: int):
     from jupyter_client.kernelspec import NoSuchKernel
-    from course_utils.tools.kernel import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
+
+    from course_utils.tools.kernel import NotebookClient
 
     nb = copy.deepcopy(nb)
     env = {**os.environ, "COURSE_PROFILE": profile}
@@ -318,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                     "jQuery and the widget renderer from the npm registry (needs npm).")
     parser.add_argument("decks", nargs="*", help="decks to export (e.g. 01 or 01_kmeans); default: all")
     parser.add_argument("--out", default="slides_html", type=Path, help="output folder (default: slides_html)")
-    parser.add_argument("--profile", default="ci", choices=PROFILES, help="profile to execute the decks in (default: ci)")
+    parser.add_argument("--profile", default="ci", choices=PROFILES,
+                        help="profile to execute the decks in (default: ci)")
     parser.add_argument("--no-execute", action="store_true", help="convert the decks as stored, without running them")
     args = parser.parse_args(argv)
     try:

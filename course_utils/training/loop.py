@@ -95,10 +95,10 @@ def _begin(model: nn.Module, config: TrainConfig, runtime: Runtime) -> _Run:
     return run
 
 
-def _save(run: _Run, step: int, config: TrainConfig) -> None:
+def _save(run: _Run, step: int, config: TrainConfig, path: str | Path) -> None:
     extra = {"history": asdict(run.history),
              "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}}
-    save_checkpoint(config.checkpoint, step, extra, **run.stateful())
+    save_checkpoint(path, step, extra, **run.stateful())
 
 
 def _loss(run: _Run, inputs: Any, targets: Any, loss_fn: Callable | None, first: bool) -> tuple[torch.Tensor, dict]:
@@ -188,7 +188,7 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
     def elapsed() -> float:
         return base + time.perf_counter() - began - eval_time
 
-    def run_eval(step: int) -> None:
+    def run_eval(evaluate: Callable[[nn.Module], Mapping[str, float]], step: int) -> None:
         nonlocal eval_time
         tick = time.perf_counter()
         _evaluate(run, evaluate, step, elapsed())
@@ -208,15 +208,15 @@ def train(model: nn.Module, batches: Callable[[int], Batch] | Iterable[Batch], c
         bar.set_postfix(loss=f"{running:.4f}", refresh=False)
         done = step + 1
         if evaluate is not None and config.eval_every and done % config.eval_every == 0 and done < config.steps:
-            run_eval(done)
+            run_eval(evaluate, done)
         if config.checkpoint and config.checkpoint_every and done % config.checkpoint_every == 0:
             history.seconds = elapsed()
-            _save(run, done, config)
+            _save(run, done, config, config.checkpoint)
     bar.close()
     if evaluate is not None and (not history.eval_step or history.eval_step[-1] != config.steps):
-        run_eval(config.steps)
+        run_eval(evaluate, config.steps)
     history.seconds = elapsed()
     if config.checkpoint:
-        _save(run, config.steps, config)
+        _save(run, config.steps, config, config.checkpoint)
     return history
 

@@ -111,8 +111,10 @@ def show_matrix(matrix: torch.Tensor, ax: plt.Axes | None = None, title: str | N
             ax.axhline(r - 0.5, color="black", linewidth=1)
         for c in range(cols, values.shape[1], cols):
             ax.axvline(c - 0.5, color="black", linewidth=1)
-    ax.set_xticks([]); ax.set_yticks([])
-    ax.set_xlabel(f"{values.shape[1]} columns"); ax.set_ylabel(f"{values.shape[0]} rows")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"{values.shape[1]} columns")
+    ax.set_ylabel(f"{values.shape[0]} rows")
     if title:
         ax.set_title(title, fontsize=10)
     return ax
@@ -144,7 +146,8 @@ def show_overlap(counts: torch.Tensor, ax: plt.Axes | None = None, title: str | 
         for (r, c), v in np.ndenumerate(values):
             ax.text(c, r, str(int(v)), ha="center", va="center", fontsize=8,
                     color="white" if v < 0.6 * (vmax or max(1, values.max())) else "black")
-    ax.set_xticks([]); ax.set_yticks([])
+    ax.set_xticks([])
+    ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=10)
     return ax

@@ -19,7 +19,8 @@ from course_utils import validation
 
 def palette(n: int) -> np.ndarray:
     """``n x 3`` distinct colours in [0, 1] (tab20, then evenly spaced hues)."""
-    base = list(plt.get_cmap("tab20").colors)[::2] + list(plt.get_cmap("tab20").colors)[1::2]
+    tab20 = plt.get_cmap("tab20")(np.arange(20))[:, :3]  # its 20 colours, RGB
+    base = list(tab20[::2]) + list(tab20[1::2])
     extra = [colorsys.hsv_to_rgb(i / max(n, 1), 0.65, 0.9) for i in range(max(0, n - len(base)))]
     return np.array((base + extra)[:n], dtype=np.float64).reshape(n, 3)
 

@@ -75,7 +75,7 @@ def show_segment_errors(errors: Sequence[SegmentError], preds: torch.Tensor, tar
     for row, error in zip(axes, shown):
         b = error.image
         for ax, column in zip(row, columns):
-            if column == "image":
+            if column == "image" and pictures is not None:
                 ax.imshow(to_numpy_image(pictures[b]), interpolation="nearest")
             else:
                 key = "target" if column == "target" else "preds"

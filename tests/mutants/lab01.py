@@ -171,7 +171,8 @@ def _loop(x, k=None, init="k-means++", max_iter=100, tol=1e-4, generator=None, *
     threshold = tol * x.var(0, unbiased=False).mean() if relative else tol
     n_iter = 0
     labels = None
-    for n_iter in range(1, max_iter + 1):
+    for _ in range(max_iter):
+        n_iter += 1
         labels = km.assign(x, centres)
         new = km.update_centres(x, labels, centres)
         shift = ((new - centres) ** 2).sum()
@@ -381,7 +382,8 @@ def kmeans_sklearn(x, k=None, init="k-means++", max_iter=100, tol=1e-4, generato
     from sklearn.cluster import KMeans
 
     centres = init.numpy() if isinstance(init, torch.Tensor) else "k-means++"
-    model = KMeans(k or len(centres), init=centres, n_init=1, max_iter=max_iter, tol=tol, algorithm="lloyd").fit(x.numpy())
+    model = KMeans(k or len(centres), init=centres, n_init=1, max_iter=max_iter, tol=tol,
+                   algorithm="lloyd").fit(x.numpy())
     return (torch.from_numpy(model.labels_).long(), torch.from_numpy(model.cluster_centers_).to(x.dtype),
             float(model.inertia_), int(model.n_iter_))
 

@@ -24,7 +24,8 @@ def _conv(linear, in_channels, kernel_size, *, weight=None, keep_dtype=True, sha
     conv = nn.Conv2d(in_channels, out, (kh, kw), padding=padding, bias=linear.bias is not None or bias == "always")
     if keep_dtype:
         conv = conv.to(linear.weight.device, linear.weight.dtype)
-    w = linear.weight.reshape(out, in_channels, kh, kw) if weight is None else weight(linear.weight, out, in_channels, kh, kw)
+    w = linear.weight.reshape(out, in_channels, kh,
+                              kw) if weight is None else weight(linear.weight, out, in_channels, kh, kw)
     if share:
         conv.weight = nn.Parameter(w)  # a view of the Linear's weight: the two layers share their values
         if linear.bias is not None:
@@ -51,7 +52,8 @@ def conv_transposed_kernels(linear, in_channels, kernel_size):
                  weight=lambda w, o, c, kh, kw: w.reshape(o, c, kw, kh).transpose(-1, -2))
 
 
-@MUTANTS.add("02.convolutionize", "the conv's weight is a view of the Linear's (nn.Parameter(linear.weight.view(...))): training one changes the other")
+@MUTANTS.add("02.convolutionize", "the conv's weight is a view of the Linear's "
+                                  "(nn.Parameter(linear.weight.view(...))): training one changes the other")
 def conv_shared_weight(linear, in_channels, kernel_size):
     return _conv(linear, in_channels, kernel_size, share=True)
 

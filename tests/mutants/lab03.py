@@ -457,7 +457,8 @@ def bilinear_course_private(x, size, align_corners=False):
     return rows[..., c0] * (1 - wc) + rows[..., c1] * wc
 
 
-@CHEATS.add("03.conv_transpose2d", "the compiled op torch.ops.aten.convolution_backward (a convolution's input gradient)")
+@CHEATS.add("03.conv_transpose2d",
+            "the compiled op torch.ops.aten.convolution_backward (a convolution's input gradient)")
 def transpose_aten_backward(x, weight, bias=None, stride=1, padding=0, output_padding=0):
     size = [(n - 1) * stride - 2 * padding + k + output_padding for n, k in zip(x.shape[2:], weight.shape[2:])]
     grad, _, _ = torch.ops.aten.convolution_backward(

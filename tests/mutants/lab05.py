@@ -57,7 +57,8 @@ def iou_plus_one(boxes1, boxes2):
     return _iou(boxes1, boxes2, plus_one=1.0)
 
 
-@MUTANTS.add("05.box_iou", "an epsilon in the denominator, inter / (union + 1e-6): wrong for boxes smaller than a pixel")
+@MUTANTS.add("05.box_iou",
+             "an epsilon in the denominator, inter / (union + 1e-6): wrong for boxes smaller than a pixel")
 def iou_epsilon(boxes1, boxes2):
     return _iou(boxes1, boxes2, eps=1e-6)
 
@@ -125,7 +126,8 @@ def align_ignores_aligned(features, boxes, output_size, spatial_scale=1.0, sampl
 
 @MUTANTS.add("05.roi_align", "the adaptive default (sampling_ratio <= 0) taken as one sample per bin")
 def align_one_sample(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
-    return roi.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio if sampling_ratio > 0 else 1, aligned)
+    return roi.roi_align(features, boxes, output_size, spatial_scale,
+                         sampling_ratio if sampling_ratio > 0 else 1, aligned)
 
 
 @MUTANTS.add("05.roi_align", "aligned shifts by +0.5 instead of -0.5")
@@ -137,7 +139,8 @@ def align_wrong_sign(features, boxes, output_size, spatial_scale=1.0, sampling_r
     return roi.roi_align(features, rois, output_size, spatial_scale, sampling_ratio, True)
 
 
-@MUTANTS.add("05.roi_align", "rounds the box to whole cells first, as RoI pooling does (the quantisation RoIAlign removes)")
+@MUTANTS.add("05.roi_align",
+             "rounds the box to whole cells first, as RoI pooling does (the quantisation RoIAlign removes)")
 def align_quantised(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     rois = roi._rois(boxes, features).clone()
     rois[:, 1:] = torch.round(rois[:, 1:] * spatial_scale) / spatial_scale
@@ -169,7 +172,8 @@ roi_zero._bilinear_course = roi_zero._bilinear
 roi_zero.roi_align.__globals__["_bilinear"] = _bilinear_zero_outside
 
 
-@MUTANTS.add("05.roi_align", "a sample outside the map's pixel centres is 0 (the kernel: only beyond one pixel outside)")
+@MUTANTS.add("05.roi_align",
+             "a sample outside the map's pixel centres is 0 (the kernel: only beyond one pixel outside)")
 def align_zero_outside(features, boxes, output_size, spatial_scale=1.0, sampling_ratio=-1, aligned=False):
     return roi_zero.roi_align(features, boxes, output_size, spatial_scale, sampling_ratio, aligned)
 
@@ -502,7 +506,8 @@ def _coco_ap(preds, targets, max_dets=100, points=101, monotone=True, thresholds
                     continue
                 grid = np.linspace(0, 1, points)
                 at = np.searchsorted(rec, grid, side="left")
-                aps.append(float(np.where(at < len(prec), prec[np.minimum(at, max(len(prec) - 1, 0))] if len(prec) else 0,
+                aps.append(float(np.where(at < len(prec),
+                                          prec[np.minimum(at, max(len(prec) - 1, 0))] if len(prec) else 0,
                                           0).mean()))
         out[key] = float(np.mean(aps)) if aps else -1.0
     return out
@@ -675,7 +680,7 @@ def nms_compiled(boxes, scores, iou_threshold):
 
 @CHEATS.add("05.nms", "the compiled op by name: getattr(torch.ops.torchvision, 'nms').default")
 def nms_compiled_getattr(boxes, scores, iou_threshold):
-    return getattr(getattr(torch.ops, "torchvision"), "nms").default(boxes, scores, iou_threshold)  # noqa: B009
+    return getattr(getattr(torch.ops, "torchvision"), "nms").default(boxes, scores, iou_threshold)  # noqa: B009 - by name on purpose
 
 
 @CHEATS.add("05.batched_nms", "the compiled op torch.ops.torchvision.nms.default on boxes shifted apart by class")
@@ -721,7 +726,8 @@ def ap_course_private(preds, targets, max_dets=100):
     return _coco_ap(preds, targets, max_dets)
 
 
-@CHEATS.add("05.average_precision", "the course's public AP of one ranked list (evaluation.detection.average_precision)")
+@CHEATS.add("05.average_precision",
+            "the course's public AP of one ranked list (evaluation.detection.average_precision)")
 def ap_course_one_list(preds, targets, max_dets=100):
     from course_utils.evaluation import detection
 

@@ -143,7 +143,8 @@ def _loss(pred, target, lambda_coord=5.0, lambda_noobj=0.5, detach=True, first_o
     def iou_of(p, t):
         px1, py1, px2, py2 = corners(p)
         tx1, ty1, tx2, ty2 = corners(t)
-        inter = (torch.min(px2, tx2) - torch.max(px1, tx1)).clamp(min=0) * (torch.min(py2, ty2) - torch.max(py1, ty1)).clamp(min=0)
+        inter = ((torch.min(px2, tx2) - torch.max(px1, tx1)).clamp(min=0)
+                 * (torch.min(py2, ty2) - torch.max(py1, ty1)).clamp(min=0))
         union = (px2 - px1) * (py2 - py1) + (tx2 - tx1) * (ty2 - ty1) - inter
         return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), torch.zeros_like(inter))
 
@@ -289,7 +290,8 @@ def _decode(pred, num_classes, image_size, score_threshold=0.2, iou_threshold=0.
                 for k in range(c)]
         kept = torch.cat(kept)
     else:
-        kept = torchvision.ops.batched_nms(boxes, scores, torch.zeros_like(labels) if agnostic else labels, iou_threshold)
+        groups = torch.zeros_like(labels) if agnostic else labels
+        kept = torchvision.ops.batched_nms(boxes, scores, groups, iou_threshold)
     return {"boxes": boxes[kept], "scores": scores[kept], "labels": labels[kept] + label_shift}
 
 

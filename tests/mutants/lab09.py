@@ -139,7 +139,8 @@ def _ppm(x, convs, bins, *, pool=None, up=None, with_x="first", order=None, conv
     return torch.cat(parts, 1)
 
 
-@MUTANTS.add("09.pyramid_pool", "F.avg_pool2d with kernel H // b: not adaptive pooling (differs when b does not divide H)")
+@MUTANTS.add("09.pyramid_pool",
+             "F.avg_pool2d with kernel H // b: not adaptive pooling (differs when b does not divide H)")
 def ppm_fixed_kernel(x, convs, bins=(1, 2, 3, 6)):
     def pool(t, b):
         kh, kw = max(t.shape[2] // b, 1), max(t.shape[3] // b, 1)
@@ -345,7 +346,8 @@ def _mf(unary, image, iterations, w_bilateral, theta_alpha, theta_beta, w_spatia
     col = image.reshape(image.shape[0], n).T.to(unary.dtype)
     dp = (pos[:, None] - pos[None]).square().sum(-1)
     dc = (col[:, None] - col[None]).square().sum(-1)
-    bilateral = torch.exp(-width(dc, theta_beta)) if colour_only else torch.exp(-width(dp, theta_alpha) - width(dc, theta_beta))
+    bilateral = (torch.exp(-width(dc, theta_beta)) if colour_only
+                 else torch.exp(-width(dp, theta_alpha) - width(dc, theta_beta)))
     k = w_bilateral * bilateral + w_spatial * torch.exp(-width(dp, theta_gamma))
     if not self_loop:
         k = k * (1 - torch.eye(n, dtype=k.dtype))
@@ -369,7 +371,8 @@ def _mf(unary, image, iterations, w_bilateral, theta_alpha, theta_beta, w_spatia
 
 
 def _add_mf(name, bug, **options):
-    def fn(unary, image, iterations=5, w_bilateral=4.0, theta_alpha=5.0, theta_beta=0.1, w_spatial=3.0, theta_gamma=1.0):
+    def fn(unary, image, iterations=5, w_bilateral=4.0, theta_alpha=5.0, theta_beta=0.1, w_spatial=3.0,
+           theta_gamma=1.0):
         return _mf(unary, image, iterations, w_bilateral, theta_alpha, theta_beta, w_spatial, theta_gamma, **options)
     fn.__name__ = f"mean_field_{name}"
     MUTANTS.add("09.mean_field", bug)(fn)
@@ -381,11 +384,13 @@ _add_mf("agree_penalty", "compatibility [l = l'] as the penalty: pixels are push
 _add_mf("no_factor_2", "Gaussian without the factor 2: exp(-d^2 / theta^2)", width=lambda d2, t: d2 / (t * t))
 _add_mf("theta_variance", "theta read as a variance: exp(-d^2 / (2 theta))", width=lambda d2, t: d2 / (2 * t))
 _add_mf("init_plus_unary", "initialised with softmax(+unary): the unaries are energies (-log p)", init_sign=-1.0)
-_add_mf("sequential", "updates pixel by pixel in place (each update sees the new Q of earlier pixels): the paper updates in "
+_add_mf("sequential",
+        "updates pixel by pixel in place (each update sees the new Q of earlier pixels): the paper updates in "
         "parallel", sequential=True)
 _add_mf("extra_iteration", "one iteration too many (range(iterations + 1))", extra=1)
 _add_mf("unnormalised", "returns exp(-unary - pairwise) without normalising over the labels", normalise=False)
-_add_mf("unit_positions", "positions scaled to [0, 1] instead of pixels", pos_scale=lambda h, w: torch.tensor([max(h - 1, 1), max(w - 1, 1)]))
+_add_mf("unit_positions", "positions scaled to [0, 1] instead of pixels", pos_scale=lambda h,
+        w: torch.tensor([max(h - 1, 1), max(w - 1, 1)]))
 _add_mf("colour_only", "the appearance kernel on colours only (no position term)", colour_only=True)
 _add_mf("averaged_messages", "messages averaged over the N - 1 other pixels instead of summed", mean_messages=True)
 

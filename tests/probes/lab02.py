@@ -116,4 +116,5 @@ def iou_loop(cm):
         tp, row, col = int(cm[k, k]), int(cm[k].sum()), int(cm[:, k].sum())
         ious.append(tp / (row + col - tp) if row + col - tp else float("nan"))
     present = [v for v in ious if not math.isnan(v)]
-    return int(cm.diagonal().sum()) / int(cm.sum()), torch.tensor(ious, dtype=torch.float64), sum(present) / len(present)
+    accuracy = int(cm.diagonal().sum()) / int(cm.sum())
+    return accuracy, torch.tensor(ious, dtype=torch.float64), sum(present) / len(present)

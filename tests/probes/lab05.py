@@ -126,8 +126,10 @@ def _align(features, boxes, output_size, spatial_scale, sampling_ratio, aligned,
         n_w = sampling_ratio if sampling_ratio > 0 else math.ceil(float(bin_w))
         if n_h <= 0 or n_w <= 0:
             continue
-        ys = y1 + torch.arange(ph, dtype=dtype)[:, None] * bin_h + (torch.arange(n_h, dtype=dtype)[None] + 0.5) * bin_h / n_h
-        xs = x1 + torch.arange(pw, dtype=dtype)[:, None] * bin_w + (torch.arange(n_w, dtype=dtype)[None] + 0.5) * bin_w / n_w
+        ys = (y1 + torch.arange(ph, dtype=dtype)[:, None] * bin_h
+              + (torch.arange(n_h, dtype=dtype)[None] + 0.5) * bin_h / n_h)
+        xs = (x1 + torch.arange(pw, dtype=dtype)[:, None] * bin_w
+              + (torch.arange(n_w, dtype=dtype)[None] + 0.5) * bin_w / n_w)
         samples = _bilinear(features[int(roi[0])].to(dtype), ys.reshape(-1), xs.reshape(-1))
         out[k] = samples.reshape(-1, ph, n_h, pw, n_w).mean(dim=(2, 4)).to(features.dtype)
     return out
@@ -184,7 +186,8 @@ def encode_float64(boxes, references, weights=(1.0, 1.0, 1.0, 1.0)):
     x, y, w, h = _centre_size(boxes.double())
     xa, ya, wa, ha = _centre_size(references.double())
     wx, wy, ww, wh = weights
-    codes = torch.stack([wx * (x - xa) / wa, wy * (y - ya) / ha, ww * (w.log() - wa.log()), wh * (h.log() - ha.log())], 1)
+    codes = torch.stack([wx * (x - xa) / wa, wy * (y - ya) / ha,
+                         ww * (w.log() - wa.log()), wh * (h.log() - ha.log())], 1)
     return codes.to(boxes.dtype)
 
 
@@ -269,7 +272,8 @@ def nms_remaining(boxes, scores, iou_threshold):
 def iou_float32(a, b):
     wh = (torch.minimum(a[:, None, 2:], b[None, :, 2:]) - torch.maximum(a[:, None, :2], b[None, :, :2])).clamp(min=0)
     inter = wh[..., 0] * wh[..., 1]
-    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None] + ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None] - inter
+    union = (((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None]
+             + ((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[None] - inter)
     return torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), torch.zeros_like(inter))
 
 
@@ -370,7 +374,8 @@ def ap_vectorised_thresholds(preds, targets, max_dets=100):
             for rank in range(len(dt)):
                 hit = np.zeros(len(thresholds), dtype=bool)
                 if len(gt):                          # T x G: the free boxes over each threshold, best last of equals
-                    candidates = np.where(~taken & (iou[rank][None, :] >= thresholds[:, None]), iou[rank][None, :], -1.0)
+                    over = ~taken & (iou[rank][None, :] >= thresholds[:, None])
+                    candidates = np.where(over, iou[rank][None, :], -1.0)
                     best = len(gt) - 1 - np.argmax(candidates[:, ::-1], 1)
                     hit = candidates.max(1) >= 0
                     taken[np.where(hit)[0], best[hit]] = True

@@ -39,7 +39,8 @@ def encode_vectorised(boxes, labels, grid, num_classes, image_size):
     order = torch.arange(len(b))
     first = torch.full((grid * grid,), len(b)).scatter_reduce(0, cell, order, "amin")
     keep = first[cell] == order
-    rows = torch.stack([u - col, v - row, (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h, torch.ones(len(b)).double()], 1)
+    rows = torch.stack([u - col, v - row, (b[:, 2] - b[:, 0]) / w, (b[:, 3] - b[:, 1]) / h,
+                        torch.ones(len(b)).double()], 1)
     target = torch.zeros(grid * grid, 5 + num_classes, dtype=torch.float64)
     target[cell[keep], :5] = rows[keep]
     target[cell[keep], 5 + labels[keep]] = 1.0
@@ -66,12 +67,14 @@ def loss_loops(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
                         total = total + lambda_noobj * cell[5 * k + 4] ** 2
                     continue
                 tx, ty, tw, th = truth[:4].tolist()
-                tbox = ((col + tx) / s - tw / 2, (row + ty) / s - th / 2, (col + tx) / s + tw / 2, (row + ty) / s + th / 2)
+                tbox = ((col + tx) / s - tw / 2, (row + ty) / s - th / 2,
+                        (col + tx) / s + tw / 2, (row + ty) / s + th / 2)
                 ious = []
                 for k in range(b):
                     x, y, pw, ph = cell[5 * k:5 * k + 4].tolist()
                     pw, ph = max(pw, 0.0), max(ph, 0.0)
-                    pbox = ((col + x) / s - pw / 2, (row + y) / s - ph / 2, (col + x) / s + pw / 2, (row + y) / s + ph / 2)
+                    pbox = ((col + x) / s - pw / 2, (row + y) / s - ph / 2,
+                            (col + x) / s + pw / 2, (row + y) / s + ph / 2)
                     iw = max(min(pbox[2], tbox[2]) - max(pbox[0], tbox[0]), 0.0)
                     ih = max(min(pbox[3], tbox[3]) - max(pbox[1], tbox[1]), 0.0)
                     union = pw * ph + tw * th - iw * ih
@@ -109,13 +112,16 @@ def loss_float64(pred, target, lambda_coord=5.0, lambda_noobj=0.5):
         pb, tb = corners(boxes[..., :4]), corners(t[..., None, :4])
         wh = (torch.minimum(pb[..., 2:], tb[..., 2:]) - torch.maximum(pb[..., :2], tb[..., :2])).clamp(min=0)
         inter = wh[..., 0] * wh[..., 1]
-        union = (pb[..., 2] - pb[..., 0]) * (pb[..., 3] - pb[..., 1]) + (tb[..., 2] - tb[..., 0]) * (tb[..., 3] - tb[..., 1]) - inter
-        iou = torch.where(union > 0, inter / union.where(union > 0, torch.ones_like(union)), 0.0) * has_object[..., None]
+        union = ((pb[..., 2] - pb[..., 0]) * (pb[..., 3] - pb[..., 1])
+                 + (tb[..., 2] - tb[..., 0]) * (tb[..., 3] - tb[..., 1]) - inter)
+        safe = union.where(union > 0, torch.ones_like(union))
+        iou = torch.where(union > 0, inter / safe, 0.0) * has_object[..., None]
     mask = torch.nn.functional.one_hot(iou.argmax(-1), b).bool() & has_object[..., None]
     chosen, truth = boxes[mask], t[has_object]
     coord = ((chosen[:, :2] - truth[:, :2]) ** 2).sum() + ((_root(chosen[:, 2:4]) - _root(truth[:, 2:4])) ** 2).sum()
     loss = (lambda_coord * coord + ((chosen[:, 4] - iou[mask]) ** 2).sum()
-            + lambda_noobj * (boxes[..., 4][~mask] ** 2).sum() + ((p[..., 5 * b:][has_object] - truth[:, 5:]) ** 2).sum())
+            + lambda_noobj * (boxes[..., 4][~mask] ** 2).sum()
+            + ((p[..., 5 * b:][has_object] - truth[:, 5:]) ** 2).sum())
     return (loss / n).to(pred.dtype)
 
 

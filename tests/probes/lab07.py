@@ -30,7 +30,8 @@ def targets_roi_align_loop(gt_masks, boxes, matched_idxs, M):
     return out
 
 
-@PROBES.add("07.mask_targets", "the student's lab-05 roi_align (the course's Python RoIAlign), a list of boxes per mask")
+@PROBES.add("07.mask_targets",
+            "the student's lab-05 roi_align (the course's Python RoIAlign), a list of boxes per mask")
 def targets_lab05_roi_align(gt_masks, boxes, matched_idxs, M):
     per_mask = [boxes[matched_idxs == g] for g in range(len(gt_masks))]
     pooled = roi.roi_align(gt_masks[:, None].to(boxes.dtype), per_mask, M)[:, 0]
@@ -134,7 +135,8 @@ def paste_grid_sample(masks, boxes, image_size, threshold=0.5):
     bw, bh = (x2 - x1 + 1).clamp(min=1), (y2 - y1 + 1).clamp(min=1)
     xs = torch.arange(w, dtype=masks.dtype)[None, :]
     ys = torch.arange(h, dtype=masks.dtype)[None, :]
-    # F.interpolate (align_corners=False) reads output pixel j of a size-b resize at source (j + 0.5) * (M + 2) / b - 0.5;
+    # F.interpolate (align_corners=False) reads output pixel j of a size-b resize at source
+    # (j + 0.5) * (M + 2) / b - 0.5;
     # grid_sample (align_corners=False) wants that point normalised as ((j + 0.5) / b) * 2 - 1, clamped at the edges
     gx = (((xs - x1 + 0.5) / bw) * 2 - 1).clamp(-1 + 1 / (m + 2), 1 - 1 / (m + 2))   # N x W
     gy = (((ys - y1 + 0.5) / bh) * 2 - 1).clamp(-1 + 1 / (m + 2), 1 - 1 / (m + 2))   # N x H

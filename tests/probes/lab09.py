@@ -46,7 +46,8 @@ def dconv_slices_float64(x, weight, bias=None, dilation=1, padding=0):
     return out.to(x.dtype)
 
 
-@PROBES.add("09.dilated_conv", "the dilated kernel as a large kernel with zeros in the holes, F.unfold without dilation")
+@PROBES.add("09.dilated_conv",
+            "the dilated kernel as a large kernel with zeros in the holes, F.unfold without dilation")
 def dconv_zero_stuffed_kernel(x, weight, bias=None, dilation=1, padding=0):
     dr, dc = _pair(dilation)
     o, c, kh, kw = weight.shape
@@ -131,7 +132,8 @@ def _grid(offset, weight, stride, padding, dilation):
     return rows, cols
 
 
-@PROBES.add("09.deform_conv", "bilinear weights as tents max(0, 1 - |r - i|) max(0, 1 - |c - j|) over every pixel, float64")
+@PROBES.add("09.deform_conv",
+            "bilinear weights as tents max(0, 1 - |r - i|) max(0, 1 - |c - j|) over every pixel, float64")
 def deform_tents_float64(x, offset, weight, bias=None, stride=1, padding=0, dilation=1):
     rows, cols = _grid(offset.double(), weight, stride, padding, dilation)
     h, w = x.shape[-2:]
@@ -149,7 +151,8 @@ def deform_padded_loop(x, offset, weight, bias=None, stride=1, padding=0, dilati
     rows, cols = _grid(offset, weight, stride, padding, dilation)
     kh, kw = weight.shape[-2:]
     b, _, h, w = x.shape
-    m = int(max(float(rows.detach().abs().max()), float(cols.detach().abs().max()), h, w)) + 2     # zeros far enough out
+    m = int(max(float(rows.detach().abs().max()), float(cols.detach().abs().max()), h,
+                w)) + 2     # zeros far enough out
     xp = F.pad(x, (m, m, m, m))
     out = 0
     batch = torch.arange(b)[:, None, None]
@@ -192,7 +195,8 @@ def mf_potts_reward(unary, image, iterations=5, w_bilateral=4.0, theta_alpha=5.0
     return q.T.reshape(c, h, w)
 
 
-@PROBES.add("09.mean_field", "float64: every pixel including i, then the self term (w_bilateral + w_spatial) Q_i removed")
+@PROBES.add("09.mean_field",
+            "float64: every pixel including i, then the self term (w_bilateral + w_spatial) Q_i removed")
 def mf_subtract_self_float64(unary, image, iterations=5, w_bilateral=4.0, theta_alpha=5.0, theta_beta=0.1,
                              w_spatial=3.0, theta_gamma=1.0):
     c, h, w = unary.shape

@@ -110,9 +110,11 @@ class PieceRoIHeads(RoIHeads):
                 image_shapes: list[tuple[int, int]], targets: list[dict[str, torch.Tensor]] | None = None
                 ) -> tuple[list[dict[str, torch.Tensor]], dict[str, torch.Tensor]]:
         """As ``RoIHeads.forward``: ``(detections per image, {})`` in eval mode, ``([], losses)`` in train mode."""
+        head_targets: list[dict[str, torch.Tensor]] = []  # the ground truth of the mask and keypoint losses
         if self.training:
             if targets is None:
                 raise ValueError("in training mode the model needs targets")
+            head_targets = targets
             proposals, matched_idxs, labels, regression_targets = self.select_training_samples(proposals, targets)
         box_features = self.box_head(self.box_roi_pool(features, proposals, image_shapes))
         class_logits, box_regression = self.box_predictor(box_features)
@@ -129,7 +131,7 @@ class PieceRoIHeads(RoIHeads):
         if self.has_mask():
             logits = self.mask_predictor(self.mask_head(self.mask_roi_pool(features, head_proposals, image_shapes)))
             if self.training:
-                losses["loss_mask"] = self._mask_loss(logits, head_proposals, head_matched, targets)
+                losses["loss_mask"] = self._mask_loss(logits, head_proposals, head_matched, head_targets)
             else:
                 for probs, r in zip(maskrcnn_inference(logits, [r["labels"] for r in result]), result):
                     r["masks"] = probs
@@ -137,7 +139,7 @@ class PieceRoIHeads(RoIHeads):
             logits = self.keypoint_predictor(self.keypoint_head(
                 self.keypoint_roi_pool(features, head_proposals, image_shapes)))
             if self.training:
-                losses["loss_keypoint"] = self._keypoint_loss(logits, head_proposals, head_matched, targets)
+                losses["loss_keypoint"] = self._keypoint_loss(logits, head_proposals, head_matched, head_targets)
             else:
                 points, point_scores = keypointrcnn_inference(logits, head_proposals)
                 for p, s, r in zip(points, point_scores, result):

@@ -90,7 +90,8 @@ class TinyYOLO(nn.Module):
 
 
 def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], score_threshold: float = 0.2,
-                iou_threshold: float = 0.5, batch_size: int = 16, decode_fn: Callable[..., dict] | None = None) -> list[dict]:
+                iou_threshold: float = 0.5, batch_size: int = 16,
+                decode_fn: Callable[..., dict] | None = None) -> list[dict]:
     """Detections of a YOLO model for ``N`` images (``N x 3 x H x W`` or a list of ``3 x H x W``), like
     lab 05's ``detect``: eval mode (the mode is restored after), no gradients, a list of ``{"boxes"
     K x 4, "scores" K, "labels" K}`` on the CPU, with labels in the **scenes' convention** ``1 .. C``.
@@ -100,6 +101,7 @@ def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
     """
     validation.positive_int("batch_size", batch_size)
     decode_fn = decode_fn or yolo_ops.decode
+    num_classes = validation.positive_int("model.num_classes", model.num_classes)
     if not len(images):
         return []
     device = next(model.parameters()).device
@@ -113,8 +115,10 @@ def yolo_detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor],
                 batch = (chunk if isinstance(chunk, torch.Tensor) else torch.stack(list(chunk))).to(device)
                 preds = model(batch).float().cpu()                      # decode on the CPU: small tensors
                 for pred in preds:
-                    d = decode_fn(pred, model.num_classes, tuple(batch.shape[2:]), score_threshold, iou_threshold)
-                    out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(), "labels": d["labels"].cpu() + 1})
+                    image_size = (batch.shape[2], batch.shape[3])
+                    d = decode_fn(pred, num_classes, image_size, score_threshold, iou_threshold)
+                    out.append({"boxes": d["boxes"].cpu(), "scores": d["scores"].cpu(),
+                                "labels": d["labels"].cpu() + 1})
     finally:
         model.train(was_training)
     return out

@@ -65,7 +65,8 @@ class ContextRecipe:
 # yet (that run was cut at 1120 steps). Lab 02's FCN-8s reached 0.957 there (segmentation.py).
 CONTEXT: dict[str, ContextRecipe] = {
     "ci": ContextRecipe(size=64, width=8, batch=8, n_val=16, pool=64, deeplab_steps=8, psp_steps=8, lr=3e-3,
-                        rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_images=4, crf_iterations=3, w_bilateral=4.0,
+                        rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_images=4, crf_iterations=3,
+                        w_bilateral=4.0,
                         theta_alpha=4.0, theta_beta=0.1, w_spatial=2.0, theta_gamma=1.0, target=None),
     "cpu": ContextRecipe(size=64, width=16, batch=16, n_val=64, pool=4096, deeplab_steps=1000, psp_steps=1000,
                          lr=3e-3, rates=(2, 3, 4), bins=(1, 2, 3, 6), tolerance=1.0, crf_images=16, crf_iterations=5,
@@ -90,7 +91,7 @@ def scene_config(recipe: ContextRecipe) -> SceneConfig:
     return lab02.scene_config(_check(recipe))            # type: ignore[arg-type]
 
 
-def validation_scenes(recipe: ContextRecipe, device: object = None) -> Scenes:
+def validation_scenes(recipe: ContextRecipe, device: torch.device | str = "cpu") -> Scenes:
     """Lab 02's ``n_val`` validation scenes (unseen in training)."""
     return lab02.validation_scenes(_check(recipe), device)  # type: ignore[arg-type]
 

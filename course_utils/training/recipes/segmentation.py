@@ -62,7 +62,7 @@ def scene_config(recipe: FCNRecipe) -> SceneConfig:
     return SceneConfig(size=recipe.size)
 
 
-def validation_scenes(recipe: FCNRecipe, device: object = None, seed: int = 0) -> Scenes:
+def validation_scenes(recipe: FCNRecipe, device: torch.device | str = "cpu", seed: int = 0) -> Scenes:
     """Lab 02's ``n_val`` unseen validation scenes (rendered with seed ``1 + seed``)."""
     return render_scenes(scene_config(recipe), range(recipe.n_val), seed=VALIDATION_SEED + seed, device=device)
 
@@ -81,7 +81,8 @@ def fcn_config(recipe: FCNRecipe, steps: int | None = None, seed: int = 0, progr
 
 
 # measured: bench/RESULTS.md (fcn.py) and solutions/02_fcn.ipynb
-_FCN8S_TIME = {"ci": "a few seconds", "cpu": "about 100 s on 2 quiet CPU cores", "gpu": "about 3.5 min on a shared H200"}
+_FCN8S_TIME = {"ci": "a few seconds", "cpu": "about 100 s on 2 quiet CPU cores",
+               "gpu": "about 3.5 min on a shared H200"}
 
 
 def fcn8s_path(profile: Profile | str, folder: str | Path = "trained") -> Path:
