@@ -75,8 +75,8 @@ def main() -> int:
     args = parser.parse_args()
     flags = ["--seed", SEED, "--force", *sandbox_flag()]
     cores = os.cpu_count() or 1
-    print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: {'no' if flags[-1] == '--no-sandbox' else 'yes'}, "
-          f"load average {load():.2f}", flush=True)
+    print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: "
+          f"{'no' if flags[-1] == '--no-sandbox' else 'yes'}, load average {load():.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         folder = Path(tmp)
         (folder / "class").mkdir()
@@ -101,7 +101,8 @@ def main() -> int:
         parallel = time.perf_counter() - start
         graded(folder / "jobs")
         print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1", flush=True)
-        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_jobs{args.jobs}", "metric": f"speed-up of --jobs {args.jobs} (x)",
+        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_jobs{args.jobs}",
+                                      "metric": f"speed-up of --jobs {args.jobs} (x)",
                                       "value": round(one / parallel, 2), "seconds": round(parallel, 1),
                                       "efficiency": round(one / parallel / min(args.jobs, cores), 2), **common,
                                       "load": [round(before, 2), round(load(), 2)]}), flush=True)
@@ -115,12 +116,15 @@ def main() -> int:
         merged = json.loads((folder / "shards" / "grades.json").read_text())["submissions"]
         if len(merged) != args.submissions:
             raise SystemExit(f"the merged gradebook has {len(merged)} rows, not {args.submissions}")
-        sizes = [len(json.loads(f.read_text())["submissions"]) for f in sorted((folder / "shards").glob("shard-*/grades.json"))]
-        print(f"{args.shards} shards at once ({sizes} notebooks) + merge: {sharded:.1f} s: {one / sharded:.2f}x of one run",
+        books = sorted((folder / "shards").glob("shard-*/grades.json"))
+        sizes = [len(json.loads(f.read_text())["submissions"]) for f in books]
+        print(f"{args.shards} shards at once ({sizes} notebooks) + merge: {sharded:.1f} s: "
+              f"{one / sharded:.2f}x of one run",
               flush=True)
         print("RESULT " + json.dumps({"lab": "01", "name": f"grading_{args.shards}shards",
                                       "metric": f"speed-up of {args.shards} shards + merge (x)",
-                                      "value": round(one / sharded, 2), "seconds": round(sharded, 1), "shard_sizes": sizes,
+                                      "value": round(one / sharded,
+                                                     2), "seconds": round(sharded, 1), "shard_sizes": sizes,
                                       **common,
                                       "load": [round(before, 2), round(load(), 2)]}), flush=True)
     return 0

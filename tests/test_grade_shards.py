@@ -34,7 +34,8 @@ def test_a_student_is_in_exactly_one_shard_and_stays_there():
 
 
 @pytest.mark.parametrize("text, message", [("3", "expects K/N"), ("1/0", "between 0 and N-1"),
-                                           ("3/3", "between 0 and N-1"), ("-1/3", "expects K/N"), ("a/b", "expects K/N")])
+                                           ("3/3", "between 0 and "
+                                                   "N-1"), ("-1/3", "expects K/N"), ("a/b", "expects K/N")])
 def test_bad_shard_option_says_what_is_expected(text, message):
     with pytest.raises(ValueError, match=message):
         Shard.parse(text)
@@ -91,7 +92,8 @@ def test_an_empty_shard_is_still_a_shard(tmp_path):
     subs = submissions(tmp_path / "subs", ["alice"])
     shard_runs(subs, tmp_path / "out", 3)
     assert merge(tmp_path / "out") == 0
-    assert [r["student"] for r in json.loads((tmp_path / "out" / "grades.json").read_text())["submissions"]] == ["alice"]
+    book = json.loads((tmp_path / "out" / "grades.json").read_text())
+    assert [r["student"] for r in book["submissions"]] == ["alice"]
 
 
 @pytest.fixture
@@ -145,7 +147,8 @@ def test_merge_refuses_shards_of_another_seed_lab_split_or_unfinished(sharded, c
     err = refused(capsys, out / "shard-0-of-3", out / "shard-2-of-3", sharded / "lab", "--out", sharded / "m")
     assert "different settings" in err and '"lab": "01"' in err
     assert run_grade(sharded / "subs", "--out", sharded / "two", "--shard", "1/2", "--seed", "7") == 0
-    assert "shards of different splits" in refused(capsys, out / "shard-0-of-3", sharded / "two", "--out", sharded / "m")
+    assert "shards of different splits" in refused(capsys, out / "shard-0-of-3", sharded / "two", "--out",
+                                                   sharded / "m")
     path = out / "shard-1-of-3" / "grades.json"
     path.write_text(path.read_text().replace('"finished": true', '"finished": false'))
     assert "shard 1/3" in refused(capsys, out) and "did not finish" in refused(capsys, out)
@@ -179,7 +182,8 @@ def test_the_clock_splits_the_execute_step_by_when_its_messages_arrived():
 
     clock = Clock()
     log = {"kernel": "finished", "cells": [{"index": 1, "status": "ok", "seconds": 2.0},
-                                           {"index": 3, "status": "ok", "seconds": 0.5}, {"index": 4, "status": "running"}]}
+                                           {"index": 3, "status": "ok",
+                                            "seconds": 0.5}, {"index": 4, "status": "running"}]}
     states = ["starting", "running", "running", "running", "finished"]
     messages = [({"event": "log"}, json.dumps({"kernel": k}).encode()) for k in states]
     clock.execute(10.0, 20.0, messages, [11.0, 14.0, 14.5, 16.6, 17.0], log)
@@ -213,4 +217,5 @@ def test_the_readme_shows_the_cluster_examples_as_they_are():
     assert spec["completionMode"] == "Indexed"
     assert f"--shard $JOB_COMPLETION_INDEX/{spec['completions']}" in command_line
     assert merge_job["spec"]["suspend"] is True
-    assert merge_job["spec"]["template"]["spec"]["containers"][0]["command"] == ["course", "grade", "merge", "/class/gradebook"]
+    container = merge_job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["course", "grade", "merge", "/class/gradebook"]

@@ -137,7 +137,8 @@ def _wait(ready, seconds: float, what: str, folder: Path) -> None:
     deadline = time.monotonic() + seconds
     while not ready():
         if time.monotonic() > deadline:
-            logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(folder.glob("*.log"))
+            logs = "\n".join(f"--- "
+                             f"{p.name}\n{p.read_text(errors='replace')[-2000:]}" for p in sorted(folder.glob("*.log"))
                              + sorted(folder.glob("*.out")))
             pytest.fail(f"{what} within {seconds} s\n{logs}")
         time.sleep(1)
@@ -154,7 +155,8 @@ def tiny(folder: Path, student: str, assign: str, update: str) -> Path:
     """A lab 01 submission with two functions (the rest missing): graded in seconds."""
     cells = ["import torch", f"def assign(x, centres):\n    return {assign}",
              f"def update_centres(x, labels, centres):\n    return {update}"]
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells], metadata={"course": {"lab": "01"}})
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells],
+                                  metadata={"course": {"lab": "01"}})
     return write(nb, folder / f"{student}.ipynb")
 
 
@@ -173,7 +175,8 @@ def test_the_readme_job_array_grades_a_class_like_one_run(cluster, tmp_path):
     assert merge_job.isdigit(), submitted.stdout
     _wait(lambda: _state(merge_job, env) not in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING"), 900,
           f"merge job {merge_job} did not end", tmp_path / "gradebook")
-    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in sorted((tmp_path / "gradebook").glob("slurm-*.out")))
+    logs = "\n".join(f"--- "
+                     f"{p.name}\n{p.read_text()[-3000:]}" for p in sorted((tmp_path / "gradebook").glob("slurm-*.out")))
     assert _state(merge_job, env) == "COMPLETED", logs
     assert sorted(p.name for p in (tmp_path / "gradebook").glob("shard-*")) == ["shard-0-of-2", "shard-1-of-2"]
 

@@ -86,7 +86,8 @@ def _random_targets_case(g: torch.Generator) -> tuple[tuple, str]:
     size = [4, 7, 14, 28][rand_int(g, 0, 3)]
     dtype = MASK_DTYPES[rand_int(g, 0, 2)]
     return ((masks.to(dtype), boxes, idx, size),
-            f"random: {n_gt} {str(dtype).replace('torch.', '')} masks of {h} x {w}, {k} proposals around them, M = {size}")
+            f"random: {n_gt} {str(dtype).replace('torch.', '')} masks of {h} x {w}, {k} proposals "
+            f"around them, M = {size}")
 
 
 def _mask_targets_cases(g: torch.Generator) -> list[Case]:
@@ -210,7 +211,7 @@ def _random_paste_boxes(g: torch.Generator, n: int, m: int, h: int, w: int) -> t
     """``n`` float32 boxes, sides 0.3 px .. half the image, that overlap the image once grown by ``(m + 2) / m``
     and truncated, and whose grown corners lie at least 1e-3 from a whole number (so that every correct
     implementation, whatever its float arithmetic, truncates them alike)."""
-    boxes = []
+    boxes: list[torch.Tensor] = []
     while len(boxes) < n:
         side = 0.3 + torch.rand(2, generator=g, dtype=torch.float64) * (torch.tensor([w, h]) / 2 - 0.3)
         corner = torch.rand(2, generator=g, dtype=torch.float64) * (torch.tensor([w, h]) + side) - side * 0.8
@@ -246,7 +247,8 @@ def _paste_cases(g: torch.Generator) -> list[Case]:
              note="boxes on the image's border (x1 = 0, x2 = W, y2 = H): the grown boxes stick out, their parts "
                   "outside the image are cut off"),
         Case((_probabilities(g, 2, 5), T([[-2.7, -1.5, 6.3, 4.9], [10.4, 2.2, 19.5, 13.8]]), (12, 14)),
-             note="boxes partly outside the image: the grown corners -4.5 and -0.12 truncate towards 0 (.to(torch.int64): "
+             note="boxes partly outside the image: the grown corners -4.5 and -0.12 truncate "
+                  "towards 0 (.to(torch.int64): "
                   "-4 and 0, not floor's -5 and -1), and the part of the resized map outside the image is cut off (the "
                   "map read from offset -x1, -y1)"),
         Case((_probabilities(g, 2, 4), T([[5.2, 5.3, 5.6, 5.5], [2.4, 7.1, 2.5, 7.9]]), (10, 10)),
@@ -282,7 +284,8 @@ def _paste_verify(case: Case, got: object, expected: torch.Tensor) -> str | None
     threshold = case.kwargs.get("threshold", case.args[3] if len(case.args) > 3 else 0.5)
     size = (image_size, image_size) if isinstance(image_size, int) else image_size
     near = torch.zeros_like(expected)
-    for p in (_tv.paste_probabilities(masks, boxes, size), _tv.paste_probabilities(masks.double(), boxes.double(), size)):
+    for p in (_tv.paste_probabilities(masks, boxes, size),
+              _tv.paste_probabilities(masks.double(), boxes.double(), size)):
         gap = (p.double() - threshold).abs()
         near |= (gap > 0) & (gap <= PASTE_MARGIN)
     wrong = (got.detach().cpu() != expected) & ~near
@@ -325,7 +328,8 @@ def _random_keypoints(g: torch.Generator, rois: torch.Tensor, joints: int, size:
     frac = 0.05 + 0.9 * torch.rand(k, joints, 2, generator=g, dtype=torch.float64)
     x = r[:, 0, None] + (cell[..., 0] + frac[..., 0]) * w / size
     y = r[:, 1, None] + (cell[..., 1] + frac[..., 1]) * h / size
-    kind = torch.randint(0, 10, (k, joints), generator=g)                      # 0: left, 1: right, 2: above, 3: on x2, 4: on y2
+    kind = torch.randint(0, 10, (k, joints),
+                         generator=g)                      # 0: left, 1: right, 2: above, 3: on x2, 4: on y2
     outside = (0.05 + 0.9 * torch.rand(k, joints, generator=g, dtype=torch.float64))
     x = torch.where(kind == 0, r[:, 0, None] - outside * w / size, x)
     x = torch.where(kind == 1, r[:, 2, None] + outside * w / size, x)
@@ -355,7 +359,8 @@ def _keypoint_cases(g: torch.Generator) -> list[Case]:
     cases = [
         Case((lecture, roi, 4),
              note="the lecture: the box (2, 2, 10, 10) as a 4 x 4 heatmap (2-pixel cells): (3, 3) -> row 0, col 0 -> "
-                  "index 0; (9, 5) -> col floor(3.5) = 3, row floor(1.5) = 1 -> 1 * 4 + 3 = 7; (6, 9.5) -> 3 * 4 + 2 = 14"),
+                  "index 0; (9, 5) -> col floor(3.5) = 3, row floor(1.5) = 1 -> 1 * 4 + 3 = 7; (6, "
+                  "9.5) -> 3 * 4 + 2 = 14"),
         Case((edges, roi, 4),
              note="points on the box's edges: x == x2 (or y == y2) would floor to S, one cell past the last: "
                   "torchvision puts them in the last cell S - 1; x == x1 is cell 0"),
@@ -434,7 +439,8 @@ def _mask_iou_cases(g: torch.Generator) -> list[Case]:
 MASK_IOU = Exercise(
     "07.mask_iou", "pairwise IoU of two sets of binary masks (N x H x W, M x H x W -> N x M)",
     _masks.mask_iou, _mask_iou_cases,
-    hint="flatten to N x HW and M x HW (masks.flatten(1), as float: reshape(N, -1) fails for N = 0); intersection = a @ b.T (N x M pixel counts), areas = row sums; "
+    hint="flatten to N x HW and M x HW (masks.flatten(1), as float: reshape(N, -1) fails for N = 0); intersection = a "
+         "@ b.T (N x M pixel counts), areas = row sums; "
          "union = area1[:, None] + area2[None, :] - intersection; IoU = intersection / union, and 0 where the union "
          "is 0 (two empty masks: pycocotools' convention); float32, N x M.",
     function="mask_iou", tolerance=FLOAT32,

@@ -42,7 +42,8 @@ def _bands(g: torch.Generator, h: int, w: int, stuffs: tuple[int, ...]) -> torch
 
 
 # ---- 08.merge --------------------------------------------------------------------------------
-def _boxes_to_masks(h: int, w: int, rects: list[tuple[int, int, int, int]], dtype: torch.dtype = torch.bool) -> torch.Tensor:
+def _boxes_to_masks(h: int, w: int, rects: list[tuple[int, int, int, int]],
+                    dtype: torch.dtype = torch.bool) -> torch.Tensor:
     """``N x h x w`` masks of the rectangles ``(y0, x0, y1, x1)`` (end excluded)."""
     masks = torch.zeros(len(rects), h, w, dtype=dtype)
     for k, (y0, x0, y1, x1) in enumerate(rects):
@@ -71,7 +72,7 @@ def _random_merge_case(g: torch.Generator) -> Case:
         ys, xs = _rect(g, h, w, 1, 4)
         semantic[ys, xs] = (THINGS + STUFFS)[rand_int(g, 0, 5)]
     n = rand_int(g, 0, 7)
-    rects = []
+    rects: list[tuple[int, int, int, int]] = []
     for _ in range(n):
         if rects and rand_bool(g):  # a near-duplicate of an earlier instance: overlaps near every fraction
             y0, x0, y1, x1 = rects[rand_int(g, 0, len(rects) - 1)]
@@ -211,7 +212,7 @@ def random_panoptic_pair(g: torch.Generator, h: int, w: int, *, gt_void: bool = 
         ys, xs = _rect(g, h, w)
         cat = things[rand_int(g, 0, len(things) - 1)]
         target[ys, xs] = T([cat, k + 1])
-        action = rand_int(g, 0, 5)                                # 0-1 kept, 2 moved/resized, 3 relabelled, 4 dropped, 5 merged
+        action = rand_int(g, 0, 5)   # 0-1 kept, 2 moved/resized, 3 relabelled, 4 dropped, 5 merged
         if action == 4:
             continue
         if action == 2:
@@ -271,8 +272,8 @@ def _pq_cases(g: torch.Generator) -> list[Case]:
                  "an unmatched predicted circle with 5 of its 6 pixels on target void: not a false positive (the "
                  "target circle elsewhere is a false negative)"),
         _pq_case(("sssss", "sAAAs", "sAAAs", "sssss"), ("sssss", "s...s", "ss**s", "Bssss"),
-                 "an unknown target category (9) is void like -1: the predicted circle lies 5 of 6 on void, not a false "
-                 "positive; the target circle B is a false negative"),
+                 "an unknown target category (9) is void like -1: the predicted circle lies 5 of 6 on void, not a "
+                 "false positive; the target circle B is a false negative"),
         _pq_case(("sssss", "sAA.s", "sAA.s", "sssss"), ("sssss", "sBBBs", "sBBBs", "sssss"),
                  "void in the prediction (COCO, not torchmetrics): the union keeps the target circle's 2 pixels that "
                  "the prediction leaves void: IoU 4 / 6, not torchmetrics' 4 / 4"),
@@ -302,7 +303,8 @@ def _pq_cases(g: torch.Generator) -> list[Case]:
         Case((batch_pred, batch_target, THINGS, STUFFS),
              note="two images: TP, FP, FN and IoU sums add up over the dataset before the per-class figures (circle: "
                   "TP 1, FN 1, PQ 1 / 1.5), not a mean of per-image PQs"),
-        Case((torch.zeros(2, 4, 4, 2, dtype=torch.int64), torch.zeros(2, 4, 4, 2, dtype=torch.int64), (5, 3), [2, 0, 1]),
+        Case((torch.zeros(2, 4, 4, 2, dtype=torch.int64),
+              torch.zeros(2, 4, 4, 2, dtype=torch.int64), (5, 3), [2, 0, 1]),
              note="things and stuffs as any collections (a tuple, a list), in any order"),
     ]
     for _ in range(3):

@@ -61,7 +61,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                      "`course grade merge --help`: merging the gradebooks of --shard runs.")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="notebooks and/or folders of notebooks")
     parser.add_argument("--lab", metavar="NN", help="grade as this lab (default: metadata.course.lab of each notebook)")
-    parser.add_argument("--out", type=Path, default=Path("gradebook"), metavar="DIR", help="output folder (default: gradebook)")
+    parser.add_argument("--out", type=Path, default=Path("gradebook"), metavar="DIR",
+                        help="output folder (default: gradebook)")
     parser.add_argument("--timeout", type=float, default=None, metavar="S",
                         help="seconds for a whole notebook (default by profile: ci 900, cpu and gpu 1800)")
     parser.add_argument("--cell-timeout", type=float, default=None, metavar="S",
@@ -71,7 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help=f"hidden seed of the random cases (default: ${SEED_ENV}, else a fixed value that is "
                              "in the public source code: set your own)")
-    parser.add_argument("--memory", type=float, default=4.0, metavar="GIB", help="GiB of memory per process (default 4; 0: no limit)")
+    parser.add_argument("--memory", type=float, default=4.0, metavar="GIB",
+                        help="GiB of memory per process (default 4; 0: no limit)")
     parser.add_argument("--profile", default="ci", choices=("ci", "cpu", "gpu"),
                         help="COURSE_PROFILE the notebooks run with (default ci: fastest)")
     parser.add_argument("--disk", type=float, default=2.0, metavar="GIB",

@@ -557,7 +557,7 @@ def main() -> int:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
             os.makedirs(scratch, mode=0o700, exist_ok=True)
         _copy_in(spec, scratch, root, uid)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:  # any failure is reported in the row, never a crash
         report.error = f"the sandbox could not be set up: {type(exc).__name__}: {exc}"
         (folder / "report.json").write_text(json.dumps(asdict(report)))
         return 1

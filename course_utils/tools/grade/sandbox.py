@@ -14,8 +14,8 @@ scratch folder holding its inputs, ``STEP.json`` first:
 ``run``
     grades the exercises one by one, each in a child process of its own forked from this one (which
     imported ``course_utils``, torch and the libraries whose functions the exercises put off-limits
-    once, and resolved those functions, all before any student code runs): the child loads the functions and calls the exercise's
-    on its cases, which the grader drew with the hidden seed and handed in (``cases.pt``; the seed
+    once, and resolved those functions, all before any student code runs): the child loads the functions and
+    calls the exercise's on its cases, which the grader drew with the hidden seed and handed in (``cases.pt``; the seed
     never enters the sandbox), and writes the outcomes as plain data (see
     :mod:`course_utils.tools.grade.replay`) to a pipe only it holds. This process sends them on to
     the grader through a pipe of its own (``results_fd``), with a ``started`` message first, so the
@@ -153,7 +153,8 @@ def execute(spec: dict) -> None:
                         log["kernel"] = "notebook_timeout"
                         break
                 elif reply.get("status") == "error":
-                    entry.update(status="error", ename=reply.get("ename", ""), evalue=str(reply.get("evalue", ""))[:500])
+                    entry.update(status="error", ename=reply.get("ename", ""),
+                                 evalue=str(reply.get("evalue", ""))[:500])
                 else:
                     entry["status"] = "ok"
             else:

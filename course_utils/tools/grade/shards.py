@@ -134,7 +134,8 @@ def check_shards(shards: list[_Graded]) -> None:
         raise MergeError("no shards to merge")
     counts = sorted({s.shard.count for s in shards})
     if len(counts) > 1:
-        raise MergeError(f"shards of different splits: {', '.join(f'{s.shard.index}/{s.shard.count} ({s.folder})' for s in shards)}")
+        raise MergeError(f"shards of different splits: "
+                         f"{', '.join(f'{s.shard.index}/{s.shard.count} ({s.folder})' for s in shards)}")
     count = counts[0]
     first = shards[0]
     for key in SAME:
@@ -194,7 +195,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("shards", nargs="+", type=Path, metavar="SHARD",
                         help="shard folders (shard-K-of-N), or folders holding them")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
-                        help="where the merged gradebook goes (default: the one folder given, when it holds the shards)")
+                        help="where the merged gradebook goes (default: the one folder given, "
+                             "when it holds the shards)")
     args = parser.parse_args(argv)
     out = args.out
     if out is None:

@@ -464,7 +464,7 @@ class Clock:
         """The execute step's phases, from when its log messages arrived (``times``) and the cells'
         own durations (``log``)."""
         kernel = []
-        for (header, data), at in zip(messages, times):
+        for (_header, data), at in zip(messages, times):
             try:
                 kernel.append((json.loads(data).get("kernel"), at))
             except (ValueError, AttributeError):
