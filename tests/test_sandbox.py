@@ -85,7 +85,11 @@ def test_it_sees_the_course_and_its_own_folder_only(tmp_path):
     assert report.exit == 0 and not report.error
     assert seen["uid"] >= isolation.UID_BASE and seen["cwd"] == SCRATCH and seen["files"] == ["input.txt"]
     assert seen["processes"] == [1, 2]  # init and itself: not the grader, nor any other sandbox
-    assert seen["secret"] == "FileNotFoundError" and seen["tmp"] == []
+    # /tmp is private and empty, but for the folder that holds the course when it is checked out or installed
+    # under /tmp (a fresh clone made with mktemp): the read-only view must show it at its own path
+    view = [Path(p) for p in isolation.python_paths([tmp_path])]
+    course_dirs = {p.relative_to("/tmp").parts[0] for p in view if p.is_relative_to("/tmp") and p != Path("/tmp")}
+    assert seen["secret"] == "FileNotFoundError" and set(seen["tmp"]) <= course_dirs, (seen["tmp"], course_dirs)
     assert seen["write_course"] == seen["write_root"] == "OSError"  # read-only file system
     assert seen["write_own"] == 2 and seen["write_tmp"] == 2
     assert seen["environ_of_init"] == "PermissionError"
@@ -264,8 +268,11 @@ SEED_HUNT = '''def assign(x, centres):
     import glob, os
     import torch
     key = chr(34) + "se" + "ed" + chr(34) + ":"  # a JSON key, as in the old grader's spec file
+    import course_utils  # its own code is readable by design (and may sit under /tmp): not where a seed hides
+    course = os.path.dirname(os.path.dirname(os.path.abspath(course_utils.__file__)))
     found = [p for p in glob.glob("**", recursive=True) + glob.glob("/tmp/**", recursive=True)
-             if os.path.isfile(p) and key in open(p, errors="replace").read()]
+             if os.path.isfile(p) and not os.path.abspath(p).startswith(course + os.sep)
+             and key in open(p, errors="replace").read()]
     found += [k for k in os.environ if "GRADE_SEED" in k]
     os.makedirs("results", exist_ok=True)  # where the old grader read each exercise's outcomes
     torch.save({{"name": "update_centres", "cases": 6, "outcomes": []}}, "results/01.update.pt")
