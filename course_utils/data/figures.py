@@ -31,6 +31,7 @@ from course_utils.data.scenes import (
     _stuff_layout,
     _stuff_texture,
     masks_and_boxes,
+    sample_indices,
     select,
 )
 
@@ -151,12 +152,7 @@ def render_figures(config: FigureConfig, indices: torch.Tensor | range | list[in
     """Render the figure scenes with these sample indices (``B`` of them) on ``device``."""
     if not isinstance(config, FigureConfig):
         raise TypeError(f"config must be a FigureConfig, got {type(config).__name__}")
-    idx = torch.as_tensor(list(indices) if isinstance(indices, range) else indices, dtype=torch.long, device=device)
-    if idx.ndim != 1:
-        raise ValueError(f"indices must be a 1-D list of sample numbers, got shape {tuple(idx.shape)}")
-    if idx.numel() and idx.min() < 0:
-        raise ValueError("sample indices must be >= 0")
-    validation.int_at_least("seed", seed, 0)
+    idx = sample_indices(indices, seed, device)
     rnd = _Random(seed, idx)
     b, (h, w), m, j = idx.numel(), config.hw, config.max_figures, len(JOINTS)
     yy = torch.arange(h, device=device, dtype=torch.float32).add_(0.5)[None, :, None]

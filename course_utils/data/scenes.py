@@ -251,15 +251,22 @@ class Scenes:
         }
 
 
-def render_scenes(config: SceneConfig, indices: torch.Tensor | range | list[int], seed: int = 0,
-                  device: torch.device | str = "cpu") -> Scenes:
-    """Render the scenes with these sample indices (``B`` of them) on ``device``."""
+def sample_indices(indices: torch.Tensor | range | list[int], seed: int, device: torch.device | str) -> torch.Tensor:
+    """The sample numbers of a render call as a 1-D long tensor on ``device`` (checked, with ``seed``): shared by
+    :func:`render_scenes` and the stick figures' renderer."""
     idx = torch.as_tensor(list(indices) if isinstance(indices, range) else indices, dtype=torch.long, device=device)
     if idx.ndim != 1:
         raise ValueError(f"indices must be a 1-D list of sample numbers, got shape {tuple(idx.shape)}")
     if idx.numel() and idx.min() < 0:
         raise ValueError("sample indices must be >= 0")
     validation.int_at_least("seed", seed, 0)
+    return idx
+
+
+def render_scenes(config: SceneConfig, indices: torch.Tensor | range | list[int], seed: int = 0,
+                  device: torch.device | str = "cpu") -> Scenes:
+    """Render the scenes with these sample indices (``B`` of them) on ``device``."""
+    idx = sample_indices(indices, seed, device)
     rnd = _Random(seed, idx)
     b, (h, w) = idx.numel(), config.hw
     yy = torch.arange(h, device=device, dtype=torch.float32).add_(0.5)[None, :, None]  # 1 x H x 1
