@@ -66,6 +66,12 @@ del g.check
 '''
 
 
+WRONG_ASSIGN = '''def assign(x, centres):
+    """Redefined after the last check: this one is graded (every point in cluster 0)."""
+    return torch.zeros(len(x), dtype=torch.long)
+'''
+
+
 def hostile_notebooks(folder: Path) -> dict[str, Path]:
     paths = {}
 
@@ -102,6 +108,11 @@ def hostile_notebooks(folder: Path) -> dict[str, Path]:
     replace(nb, "def update_centres", HARD_CODED_UPDATE)
     paths["cheats"] = write(nb, folder / "cheats.ipynb")
 
+    nb = exercise_part()  # assign redefined (wrongly) after the last fallback; then cells that would sleep, spin, crash
+    for source in (WRONG_ASSIGN, "import time\ntime.sleep(3600)", "while True:\n    pass", "import os\nos._exit(3)"):
+        nb.cells.append(nbformat.v4.new_code_cell(source))
+    paths["tail"] = write(nb, folder / "tail.ipynb")
+
     (folder / "empty.ipynb").write_text("")
     (folder / "garbage.ipynb").write_text('{"cells": [')
     (folder / "notanotebook.ipynb").write_text('{"hello": "world"}')
@@ -134,7 +145,7 @@ def hostile(tmp_path_factory):
 # ---- what submissions do -----------------------------------------------------------------------------
 def test_every_submission_gets_a_row_and_the_grader_finishes_in_time(hostile):
     assert hostile["code"] == 0
-    assert set(hostile["grades"]) == {"raises", "loops", "exits", "segfaults", "cheats",
+    assert set(hostile["grades"]) == {"raises", "loops", "exits", "segfaults", "cheats", "tail",
                                       "empty", "garbage", "notanotebook"}
     # each notebook is bounded by its timeouts (plus starting a kernel and a sandbox: generous, shared machine)
     assert all(e["seconds"] < NOTEBOOK_TIMEOUT + 120 for e in hostile["grades"].values() if "seconds" in e)
@@ -204,6 +215,19 @@ def test_hard_coding_the_visible_cases_does_not_pass_the_hidden_ones(hostile):
     assert update["status"] == "failed" and not update["passed"]
 
 
+def test_cells_after_the_last_graded_cell_do_not_run_and_the_last_definition_is_graded(hostile):
+    e = hostile["grades"]["tail"]
+    assert e["status"] == "graded", e  # the os._exit cell would have killed the kernel (crashed)
+    assert e["exercises"]["01.assign"]["status"] == "failed"  # the redefinition, not the solution's assign
+    assert e["exercises"]["01.kmeans"]["status"] == "failed"  # kmeans calls the global assign: the last one too
+    assert all(r["passed"] for ex_id, r in e["exercises"].items() if ex_id not in ("01.assign", "01.kmeans"))
+    last = len(exercise_part().cells) + 1  # 1-based: the redefining cell
+    assert f"Cells {last + 1}-{last + 3} (3 code cells) were not run for grading: they come after cell {last}" \
+        in " ".join(e["notes"]), e["notes"]
+    assert not any("timed out" in n or "died" in n for n in e["notes"])  # the sleep and the spin never ran
+    assert "were not run for grading" in (hostile["out"] / "feedback" / "tail.md").read_text()
+
+
 def test_unreadable_files_get_a_row_with_the_reason(hostile):
     g = hostile["grades"]
     assert all(g[s]["status"] == "unreadable" for s in ("empty", "garbage", "notanotebook"))
@@ -216,7 +240,7 @@ def test_gradebook_files(hostile):
     out = hostile["out"]
     header, *rows = (out / "grades.csv").read_text().strip().split("\n")
     assert header.split(",") == ["student", "path", "lab", *IDS, "total", "out_of", "status", "note"]
-    assert len(rows) == 8
+    assert len(rows) == 9
     raises = next(r for r in rows if r.startswith("raises,")).split(",")
     assert raises[3 + IDS.index("01.update")] == "0" and raises[3 + IDS.index("01.init")] == "1"
     assert raises[-3:-1] == [str(len(IDS)), "graded"] and raises[-4] == str(len(IDS) - 3)
@@ -306,6 +330,29 @@ def test_an_interrupted_run_leaves_a_valid_gradebook_and_resumes(tmp_path, monke
     capsys.readouterr()
     assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
     assert "1 unchanged" in capsys.readouterr().out and set(load(tmp_path / "out")) == {"erin", "frank"}
+
+
+def test_the_last_graded_cell_is_the_last_that_defines_an_exercise_function_or_calls_a_check():
+    from course_utils.tools.grade.supervisor import last_graded_cell
+
+    def notebook(*sources: str) -> nbformat.NotebookNode:
+        return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+
+    names = ["assign", "mean_iou"]
+    assert last_graded_cell(notebook("import torch", "def assign(x, c):\n    return x", "train()", "plot()"),
+                            names) == 1
+    assert last_graded_cell(notebook("def assign(x, c): ...", "grading.check('01.x', f)", "train()"), names) == 1
+    assert last_graded_cell(notebook("def assign(x, c): ...", "x = 1", "assign = lambda x, c: x", "plot()"),
+                            names) == 2  # a redefinition is a defining cell
+    assert last_graded_cell(notebook("def assign(x, c): ...", "files = !ls\ndef mean_iou(p, t, k): ...", "plot()"),
+                            names) == 1  # IPython syntax in a line: parsed as IPython runs it
+    assert last_graded_cell(notebook("%%time\nmean_iou = fallback('01.miou', mean_iou)", "def (broken", "plot()"),
+                            names) == 0  # a cell that does not parse cannot define anything
+    assert last_graded_cell(notebook("import torch", "plot()"), names) == -1
+    solution = nbformat.read(SOLUTION, as_version=4)
+    last = last_graded_cell(solution, [n for ex in lab_exercises("01") for n in [ex.function]])
+    assert "mean_iou = fallback" in solution.cells[last].source
+    assert any(c.cell_type == "code" for c in solution.cells[last + 1:])  # lab 01 has cells after it: not graded
 
 
 def test_results_travel_as_plain_data(tmp_path):

@@ -6,11 +6,13 @@ scratch folder holding its inputs, ``STEP.json`` first:
 
 ``execute``
     runs the notebook cell by cell in a fresh Jupyter kernel (nbclient), with a per-cell and a
-    whole-notebook time limit, going on after errors. A hook in the kernel captures each exercise
-    function right after the cell that defines it (before ``fallback`` may swap in the reference),
-    and writes them, serialised by value with cloudpickle, to ``functions.pkl`` after every cell
-    (so a kernel that dies still leaves what it had). How each cell went goes to the grader after
-    every cell, through a pipe (``results_fd``) that the kernel does not hold.
+    whole-notebook time limit, going on after errors, up to the last cell that can change a grade
+    (``last_cell``, from :func:`course_utils.tools.grade.supervisor.last_graded_cell`). A hook in the
+    kernel captures each exercise function right after the cell that defines it (before ``fallback``
+    may swap in the reference), and writes them, serialised by value with cloudpickle, to
+    ``functions.pkl`` after every cell (so a kernel that dies still leaves what it had). How each cell
+    went goes to the grader after every cell, through a pipe (``results_fd``) that the kernel does not
+    hold.
 ``run``
     grades the exercises one by one, each in a child process of its own forked from this one (which
     imported ``course_utils``, torch and the libraries whose functions the exercises put off-limits
@@ -114,7 +116,7 @@ def execute(spec: dict) -> None:
     replies: dict[int, dict] = {}
     client.on_cell_executed = lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply)
 
-    cells = list(enumerate(nb.cells))
+    cells = list(enumerate(nb.cells))[: spec["last_cell"] + 1]  # the grader's cut-off: later cells grade nothing
 
     def run(source: str | None, index: int | None, seconds: float) -> dict:
         """Run cell ``index``, or ``source`` in a cell of our own (nbclient writes to the index given)."""

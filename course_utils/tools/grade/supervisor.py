@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +56,25 @@ def _trees(nb: NotebookNode) -> list[tuple[int, ast.Module]]:
         try:
             trees.append((index, ast.parse(source)))
         except SyntaxError:
-            continue
+            try:  # IPython's own syntax elsewhere in a line (``files = !ls``): parse the cell as IPython runs it
+                trees.append((index, ast.parse(_ipython_transform(cell.source))))
+            except SyntaxError:
+                continue  # the kernel cannot run it either: it defines nothing
     return trees
+
+
+@functools.lru_cache(maxsize=1)
+def _transformer() -> Callable[[str], str]:
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell
+
+
+def _ipython_transform(source: str) -> str:
+    try:
+        return _transformer()(source)
+    except Exception as exc:  # noqa: BLE001 - IPython's transformers fail on some broken cells
+        raise SyntaxError(str(exc)) from None
 
 
 def function_names(exercises: Sequence[Exercise]) -> dict[str, list[str]]:
@@ -65,14 +82,20 @@ def function_names(exercises: Sequence[Exercise]) -> dict[str, list[str]]:
     return {ex.id: [ex.function] for ex in exercises}
 
 
+def _grading_calls(tree: ast.Module) -> Iterator[ast.Call]:
+    """The ``check(...)`` / ``fallback(...)`` calls (also as ``grading.check(...)``) anywhere in a cell."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in \
+                ("check", "fallback"):
+            yield node
+
+
 def exercise_ids(nb: NotebookNode) -> list[str]:
     """The exercise ids a notebook names in ``check("NN.name", ...)`` / ``fallback(...)`` calls, in order."""
     ids: dict[str, None] = {}
     for _, tree in _trees(nb):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and node.args and \
-                    getattr(node.func, "id", getattr(node.func, "attr", None)) in ("check", "fallback") and \
-                    isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        for node in _grading_calls(tree):
+            if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
                 ids.setdefault(node.args[0].value)
     return list(ids)
 
@@ -89,6 +112,34 @@ def _defined_in(nb: NotebookNode) -> dict[str, list[int]]:
                 if name:
                     where.setdefault(name, []).append(index)
     return where
+
+
+def last_graded_cell(nb: NotebookNode, names: Sequence[str]) -> int:
+    """Index of the last cell that can change a grade (-1: none): the last code cell that defines one of
+    ``names`` (the exercises' functions, as :func:`_defined_in` sees it) or calls ``check`` / ``fallback``.
+
+    Grading stops executing the notebook after it: what comes later (training with the student's
+    pieces, plots) never counts for a grade, and the functions graded are the ones defined by then,
+    the last definition of each (a later redefinition would itself be a defining cell)."""
+    defined = _defined_in(nb)
+    cells = [i for name in names for i in defined.get(name, [])]
+    cells += [index for index, tree in _trees(nb) if next(_grading_calls(tree), None) is not None]
+    return max(cells, default=-1)
+
+
+def _skipped_note(nb: NotebookNode, last: int, log: dict) -> list[str]:
+    """What the feedback says of the cells after ``last`` that grading did not run (if it got that far)."""
+    skipped = [i for i, c in enumerate(nb.cells) if i > last and c.cell_type == "code" and c.source.strip()]
+    if not skipped or log.get("kernel") != "finished":  # it stopped earlier: the other notes say why
+        return []
+    one = len(skipped) == 1
+    span = f"Cell {skipped[0] + 1} was" if one else \
+        f"Cells {skipped[0] + 1}-{skipped[-1] + 1} ({len(skipped)} code cells) were"
+    grading = "defines an exercise's function or calls check/fallback"
+    where = f"after cell {last + 1}, the last one that {grading}" if last >= 0 else \
+        f"in a notebook where no cell {grading}"
+    return [f"{span} not run for grading: {'it comes' if one else 'they come'} {where}, so nothing "
+            f"{'it does' if one else 'they do'} (training, plots) can change a grade."]
 
 
 # ---- sandboxes -----------------------------------------------------------------------------------
@@ -517,9 +568,11 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) 
     with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, _uid(settings) as uid:
         folder = Path(tmp)
         (folder / "submission.ipynb").write_bytes(data)
+        wanted = sorted({n for v in names.values() for n in v})
+        last = last_graded_cell(nb, wanted)
         spec = {"cell_timeout": settings.cell_timeout, "notebook_timeout": settings.timeout,
                 "startup_timeout": STARTUP_S, "env": {"COURSE_PROFILE": settings.profile},
-                "names": sorted({n for v in names.values() for n in v})}
+                "names": wanted, "last_cell": last}
         read, write = os.pipe()
         (folder / "execute.json").write_text(json.dumps(dict(spec, results_fd=write)))
         started = time.monotonic()
@@ -542,7 +595,8 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) 
     judging = time.monotonic()
     code = report.exit
     defined = _defined_in(nb)
-    out = Graded(notes=_notes(nb, log) + _sandbox_notes(report, "the notebook") + run_notes)
+    out = Graded(notes=_notes(nb, log) + _skipped_note(nb, last, log) + _sandbox_notes(report, "the notebook") +
+                 run_notes)
     for ex_id, record in records.items():
         for outcome in record.get("outcomes", []) if isinstance(record, dict) else []:
             tried = refusal(str(outcome.get("type")), str(outcome.get("message"))) \
