@@ -315,10 +315,10 @@ def test_an_interrupted_run_leaves_a_valid_gradebook_and_resumes(tmp_path, monke
         (tmp_path / "in" / f"{name}.ipynb").write_text("")
     grade = submissions.grade
 
-    def interrupted(sub, settings):
+    def interrupted(sub, settings, warm=None):
         if sub.student == "frank":
             raise KeyboardInterrupt  # Ctrl-C while the second notebook is being graded
-        return grade(sub, settings)
+        return grade(sub, settings, warm)
 
     monkeypatch.setattr(submissions, "grade", interrupted)
     with pytest.raises(KeyboardInterrupt):

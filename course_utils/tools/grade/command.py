@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from course_utils.tools.grade.supervisor import resume, stop_all
+    from course_utils.tools.grade.supervisor import Pool, resume, stop_all
 
     resume()
     if args.seed is None and not os.environ.get(SEED_ENV, "").strip():
@@ -209,8 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     bar = tqdm(total=len(todo), unit="notebook", desc="grading", file=sys.stderr, dynamic_ncols=True)
     pool = ThreadPoolExecutor(max_workers=settings.jobs)
+    plans = [submissions.plan(sub, settings) for sub in todo]
+    warm = Pool(settings, [(lab, nb) if nb is not None and lab and not problem else None
+                           for nb, lab, problem in plans])
+
+    def grade(index: int, sub: Submission) -> Entry:  # the notebooks are taken in order: warm ones first
+        return submissions.grade_safely(sub, settings, warm.take(index))
+
     try:
-        futures = {pool.submit(submissions.grade_safely, sub, settings): sub for sub in todo}
+        futures = {pool.submit(grade, i, sub): sub for i, sub in enumerate(todo)}
         for future in as_completed(futures):
             done = futures[future]
             done.entry = entry = future.result()
@@ -226,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         bar.close()
+        warm.close()
     pool.shutdown()
     entries = [s.entry for s in subs if s.entry]
     write_gradebook(out, entries, settings, header(finished=True))

@@ -188,8 +188,23 @@ _taken: set[int] = set()
 _taken_lock = threading.Lock()
 
 
-@contextmanager
-def uid_slot() -> Iterator[int]:
+@dataclass
+class UidSlot:
+    """A sandbox uid held (its lock file locked) until :meth:`release`."""
+
+    uid: int
+    _handle: object = field(repr=False, default=None)
+
+    def release(self) -> None:
+        if self._handle is None:
+            return
+        with _taken_lock:
+            _taken.discard(self.uid)
+        self._handle.close()  # type: ignore[attr-defined]
+        self._handle = None
+
+
+def take_uid() -> UidSlot:
     """A uid no other sandbox uses meanwhile, in this process or another grader's (a lock file each)."""
     folder = Path(tempfile.gettempdir()) / "course-grade-uids"
     folder.mkdir(mode=0o700, exist_ok=True)
@@ -205,14 +220,18 @@ def uid_slot() -> Iterator[int]:
                 handle.close()
                 continue
             _taken.add(uid)
-        try:
-            yield uid
-        finally:
-            with _taken_lock:
-                _taken.discard(uid)
-            handle.close()
-        return
+        return UidSlot(uid, handle)
     raise RuntimeError(f"all {SLOTS} sandbox uids are in use")
+
+
+@contextmanager
+def uid_slot() -> Iterator[int]:
+    """:func:`take_uid` for a ``with`` block."""
+    slot = take_uid()
+    try:
+        yield slot.uid
+    finally:
+        slot.release()
 
 
 def _cgroup(uid: int, limits: Limits) -> list[str]:

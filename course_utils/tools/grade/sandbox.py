@@ -2,7 +2,11 @@
 
 Two steps, each ``python -m course_utils.tools.grade.sandbox STEP`` started by the grader in a sandbox
 of its own (:mod:`course_utils.tools.grade.isolation`: namespaces, a dedicated uid, limits), in a
-scratch folder holding its inputs, ``STEP.json`` first:
+scratch folder holding ``STEP.json``. A step starts *warm*, before its notebook is known: it does the
+work that is the same for every notebook (imports; the kernel, with the notebook's libraries imported),
+then waits for its inputs, which the grader hands in through a pipe (``inputs_fd``, :func:`receive`:
+the notebook's files and ``job.json``). So the grader can start the next notebook's steps while the
+current one runs. No student code runs before the inputs are in, and the pipe is closed by then.
 
 ``execute``
     runs the notebook cell by cell in a fresh Jupyter kernel (nbclient), with a per-cell and a
@@ -79,6 +83,46 @@ del __course_grade_setup
 '''
 
 
+PRELOAD = r'''
+def __course_grade_preload(modules):
+    import importlib
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
+
+__course_grade_preload(MODULES)
+del __course_grade_preload
+'''
+
+
+def _read_exactly(fd: int, n: int) -> bytes | None:
+    data = bytearray()
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def receive(fd: int) -> dict:
+    """The grader's inputs, in :func:`send`'s messages (``{"name": file}`` headers) until it closes the
+    pipe: each file is written into the scratch folder (the cwd); returns ``job.json``'s content ({}
+    if the grader closed the pipe without a job: it no longer needs this step)."""
+    try:
+        while (size := _read_exactly(fd, 4)) is not None:
+            head = _read_exactly(fd, struct.unpack(">I", size)[0])
+            header = json.loads(head or b"{}")
+            data = _read_exactly(fd, int(header["size"])) or b""
+            Path(os.path.basename(str(header["name"]))).write_bytes(data)
+    finally:
+        os.close(fd)
+    path = Path("job.json")
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def _kernel_spec(scratch: Path) -> dict[str, str]:
     """A kernel spec for this interpreter, so that the kernel runs the grader's Python."""
     folder = scratch / "jupyter" / "kernels" / KERNEL_NAME
@@ -103,20 +147,17 @@ def execute(spec: dict) -> None:
     def write_log() -> None:  # to the grader: a full disk or the notebook's own files cannot stop it
         send(spec["results_fd"], {"event": "log"}, json.dumps(log).encode())
 
-    write_log()
     os.environ.update(_kernel_spec(scratch))
-    nb = nbformat.read(scratch / "submission.ipynb", as_version=4)
+    nb = nbformat.v4.new_notebook()
     env = dict(os.environ, **spec["env"])
     env.pop("COURSE_STRICT", None)
-    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=int(spec["cell_timeout"]), allow_errors=True,
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=int(spec["startup_timeout"]), allow_errors=True,
                             interrupt_on_timeout=True, record_timing=False, shutdown_kernel="immediate",
                             error_on_timeout={"ename": "CellTimeout", "evalue": "timed out"},
                             startup_timeout=int(spec["startup_timeout"]),
                             resources={"metadata": {"path": str(scratch)}})
     replies: dict[int, dict] = {}
     client.on_cell_executed = lambda cell, cell_index, execute_reply: replies.__setitem__(cell_index, execute_reply)
-
-    cells = list(enumerate(nb.cells))[: spec["last_cell"] + 1]  # the grader's cut-off: later cells grade nothing
 
     def run(source: str | None, index: int | None, seconds: float) -> dict:
         """Run cell ``index``, or ``source`` in a cell of our own (nbclient writes to the index given)."""
@@ -129,6 +170,15 @@ def execute(spec: dict) -> None:
         return (replies.get(index) or {}).get("content", {})
 
     with client.setup_kernel(env=env, cwd=str(scratch)):
+        if spec.get("preload"):  # the libraries the notebook imports, imported ahead (no name is bound)
+            run(PRELOAD.replace("MODULES", json.dumps(spec["preload"])), None, spec["startup_timeout"])
+        spec = {**spec, **receive(spec["inputs_fd"])}
+        if "last_cell" not in spec:
+            return
+        write_log()
+        nb.cells[:] = nbformat.read(scratch / "submission.ipynb", as_version=4).cells
+        cells = list(enumerate(nb.cells))[: spec["last_cell"] + 1]  # the grader's cut-off: later cells grade nothing
+        client.timeout = int(spec["cell_timeout"])
         log["kernel"] = "running"
         write_log()
         names, dump = json.dumps(spec["names"]), json.dumps(str(scratch / "functions.pkl"))
@@ -337,12 +387,15 @@ def run_cases(spec: dict) -> None:
     from course_utils.grading.runner import guard_rules
 
     results = spec["results_fd"]
-    cases = torch.load("cases.pt", weights_only=False)  # drawn by the grader: the seed never comes here
-    for item in spec["exercises"]:  # before any student code: the children inherit the imports and rules
-        try:                            # (the off-limits functions' libraries: sklearn, skimage, ...)
-            guard_rules(get_exercise(item["id"]))
+    for ex_id in spec["lab_exercises"]:  # before any student code: the children inherit the imports and rules
+        try:                             # (the off-limits functions' libraries: sklearn, skimage, ...)
+            guard_rules(get_exercise(ex_id))
         except Exception:  # noqa: BLE001 - the exercise's own child meets it again, and reports it there
             pass
+    spec = {**spec, **receive(spec["inputs_fd"])}
+    if "exercises" not in spec:
+        return
+    cases = torch.load("cases.pt", weights_only=False)  # drawn by the grader: the seed never comes here
     for item in spec["exercises"]:
         send(results, {"event": "started", "id": item["id"]})
         header, data = _exercise(get_exercise(item["id"]), item["names"], cases[item["id"]], item["budget"],

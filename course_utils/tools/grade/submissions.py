@@ -7,12 +7,16 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from nbformat import NotebookNode
 
 from course_utils.exercises import known_labs
 from course_utils.tools.grade.gradebook import Entry, Settings
 from course_utils.tools.grade.supervisor import exercise_ids
+
+if TYPE_CHECKING:
+    from course_utils.tools.grade.supervisor import Warm
 
 
 class GradeError(ValueError):
@@ -84,18 +88,25 @@ def lab_of(data: bytes, path: Path) -> tuple[NotebookNode | None, str | None, st
     return nb, None, "cannot tell which lab this is (no lab number in its metadata, and no check of an exercise)"
 
 
-def grade(sub: Submission, settings: Settings) -> Entry:
-    """The gradebook entry for one submission (runs its sandbox processes)."""
-    from course_utils.tools.grade.supervisor import grade_notebook
-
-    entry = Entry(student=sub.student, path=str(sub.path), file=str(sub.path.resolve()), sha256=sub.sha256,
-                  seed=settings.seed, lab_option=settings.lab, sandbox=settings.sandbox)
+def plan(sub: Submission, settings: Settings) -> tuple[NotebookNode | None, str | None, str]:
+    """(notebook, lab, problem): what :func:`grade` grades it as, or why it cannot (``problem``)."""
     nb, lab, problem = lab_of(sub.data, sub.path)
     lab = settings.lab or lab
     if nb is not None and lab and lab not in known_labs():
         problem = f"lab {lab} has no exercises (known labs: {', '.join(known_labs())})"
     elif nb is not None and lab:
         problem = ""
+    return nb, lab, problem
+
+
+def grade(sub: Submission, settings: Settings, warm: Warm | None = None) -> Entry:
+    """The gradebook entry for one submission (runs its sandbox processes; ``warm``: those started
+    ahead for it)."""
+    from course_utils.tools.grade.supervisor import grade_notebook
+
+    entry = Entry(student=sub.student, path=str(sub.path), file=str(sub.path.resolve()), sha256=sub.sha256,
+                  seed=settings.seed, lab_option=settings.lab, sandbox=settings.sandbox)
+    nb, lab, problem = plan(sub, settings)
     if problem or nb is None or not lab:
         entry.reason = problem
         entry.status = "unknown_lab" if nb is not None else "unreadable"
@@ -103,7 +114,7 @@ def grade(sub: Submission, settings: Settings) -> Entry:
     entry.lab = lab
     entry.title = str(nb.metadata.get("title") or f"Lab {lab}")
     start = time.monotonic()
-    result = grade_notebook(nb, sub.data, lab, settings)
+    result = grade_notebook(nb, sub.data, lab, settings, warm)
     entry.status, entry.reason = result.status, result.reason
     entry.exercises, entry.notes = result.exercises, result.notes
     entry.timing = result.timing or None
@@ -113,11 +124,14 @@ def grade(sub: Submission, settings: Settings) -> Entry:
     return entry
 
 
-def grade_safely(sub: Submission, settings: Settings) -> Entry:
+def grade_safely(sub: Submission, settings: Settings, warm: Warm | None = None) -> Entry:
     """:func:`grade`, with a bug of ours reported in the submission's row rather than ending the run."""
     try:
-        return grade(sub, settings)
+        return grade(sub, settings, warm)
     except Exception as exc:  # a bug of ours: one row says so, the run goes on
         return Entry(student=sub.student, path=str(sub.path), file=str(sub.path.resolve()), seed=settings.seed,
                      lab_option=settings.lab, status="error",
                      reason=f"the grader failed on this notebook ({type(exc).__name__}: {exc}); please report it")
+    finally:
+        if warm is not None:
+            warm.close()  # (grading closed it already, unless it failed before)

@@ -11,13 +11,13 @@ kills every sandbox now (Ctrl-C).
 from __future__ import annotations
 
 import ast
-import contextlib
 import functools
 import io
 import json
 import os
 import re
 import select
+import shutil
 import signal
 import struct
 import sys
@@ -37,7 +37,7 @@ from course_utils.tools.grade import isolation
 from course_utils.tools.grade.gradebook import ExerciseGrade, RunStatus, Settings
 from course_utils.tools.grade.isolation import SCRATCH, Jail, Limits, Report
 from course_utils.tools.grade.replay import judge
-from course_utils.tools.grade.sandbox import MAX_RECORD_BYTES
+from course_utils.tools.grade.sandbox import MAX_RECORD_BYTES, send
 
 STARTUP_S = 120.0  # starting a kernel or a Python process that imports torch, on a busy machine
 
@@ -197,13 +197,142 @@ def resume() -> None:
     _stopping.clear()
 
 
-@contextlib.contextmanager
-def _uid(settings: Settings) -> Iterator[int | None]:
-    if not settings.sandbox:
-        yield None
-        return
-    with isolation.uid_slot() as uid:
-        yield uid
+# ---- sandboxes started ahead of their notebook ---------------------------------------------------
+#: the libraries whose modules a kernel imports before its notebook arrives (when the notebook imports them)
+PRELOADABLE = ("torch", "torchvision", "numpy", "matplotlib", "course_utils", "scipy", "sklearn", "skimage",
+               "PIL", "tqdm", "ipywidgets", "pycocotools", "torchmetrics")
+
+
+def preload_modules(nb: NotebookNode) -> list[str]:
+    """The modules of :data:`PRELOADABLE` libraries that a notebook imports at the top level of a cell
+    (``from a import b``: ``a`` and, if it is one, the module ``a.b``), in order."""
+    found: dict[str, None] = {}
+    for _, tree in _trees(nb):
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names if a.name != "*")]
+            else:
+                continue
+            found.update((n, None) for n in names if n.split(".")[0] in PRELOADABLE)
+    return list(found)
+
+
+class _Step:
+    """One sandboxed step, started before its inputs are known (it warms up, then waits for them)."""
+
+    def __init__(self, jail: Jail, results: int, inputs: int, slot: isolation.UidSlot | None):
+        self.jail, self.results, self._inputs, self._slot = jail, results, inputs, slot
+        self.handed = False
+
+    def hand_in(self, files: dict[str, bytes]) -> None:
+        """Give the step its inputs, from a thread (it reads them once warm), then close its input pipe."""
+        self.handed = True
+
+        def write() -> None:
+            try:
+                for name, data in files.items():
+                    send(self._inputs, {"name": name}, data)
+            except OSError:
+                pass  # it died first: its report says why
+            finally:
+                os.close(self._inputs)
+
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self) -> None:
+        """Stop it if it was never handed its inputs; give its uid back."""
+        if not self.handed:
+            self.handed = True
+            os.close(self._inputs)
+            os.close(self.results)
+            self.jail.kill()
+            _end(self.jail, 30)
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
+
+
+def _prestart(step: str, folder: Path, name: str, settings: Settings, config: dict,
+              outputs: dict[str, Path] | None = None) -> _Step | None:
+    """``sandbox STEP`` started in a sandbox of its own uid, warming up until :meth:`_Step.hand_in`."""
+    read, write = os.pipe()
+    inputs_read, inputs_write = os.pipe()
+    slot = isolation.take_uid() if settings.sandbox else None
+    (folder / f"{name}.json").write_text(json.dumps(dict(config, results_fd=write, inputs_fd=inputs_read)))
+    try:
+        jail = _start(step, folder / name, slot.uid if slot else None, settings,
+                      {f"{step}.json": folder / f"{name}.json"}, outputs, pass_fds=(write, inputs_read))
+    finally:
+        os.close(write)
+        os.close(inputs_read)
+    if jail is None:
+        os.close(read)
+        os.close(inputs_write)
+        if slot is not None:
+            slot.release()
+        return None
+    return _Step(jail, read, inputs_write, slot)
+
+
+class Warm:
+    """A notebook's ``execute`` and first ``run`` sandboxes, started (each with a uid of its own) before
+    the notebook is graded: importing the libraries and starting the kernel overlap other work."""
+
+    def __init__(self, lab: str, settings: Settings, preload: Sequence[str]):
+        self.started = time.monotonic()
+        self.folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
+        config = {"startup_timeout": STARTUP_S, "env": {"COURSE_PROFILE": settings.profile},
+                  "preload": list(preload)}
+        self.execute = _prestart("execute", self.folder, "execute", settings, config,
+                                 {"functions.pkl": self.folder / "functions.pkl"})
+        self.run: _Step | None = _prestart("run", self.folder, "run-1", settings, run_config(lab, settings))
+
+    def take_run(self) -> _Step | None:
+        run, self.run = self.run, None
+        return run
+
+    def close(self) -> None:
+        """Stop what was not used; give the uids back; remove the folder."""
+        for step in (self.execute, self.run):
+            if step is not None:
+                step.close()
+        self.execute = self.run = None
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_config(lab: str, settings: Settings) -> dict:
+    """What a ``run`` step knows before its notebook: the exercises whose rules it resolves ahead."""
+    return {"lab_exercises": [ex.id for ex in lab_exercises(lab)], "isolated": settings.sandbox}
+
+
+class Pool:
+    """Starts the sandboxes of the notebook ``jobs`` places later in ``queue`` (its lab and notebook;
+    None: it will not be graded) when a notebook's grading begins (:meth:`take`): with ``--jobs N``, N
+    notebooks are graded and N warm up."""
+
+    def __init__(self, settings: Settings, queue: Sequence[tuple[str, NotebookNode] | None]):
+        self.settings, self.queue = settings, list(queue)
+        self._warm: dict[int, Warm] = {}
+        self._lock = threading.Lock()
+
+    def take(self, index: int) -> Warm | None:
+        """The sandboxes started for notebook ``index`` (None: none were); starts those of a later one."""
+        with self._lock:
+            warm = self._warm.pop(index, None)
+            ahead = index + self.settings.jobs
+            if ahead < len(self.queue) and self.queue[ahead] is not None and ahead not in self._warm \
+                    and not _stopping.is_set():
+                lab, nb = self.queue[ahead]  # type: ignore[misc]
+                self._warm[ahead] = Warm(lab, self.settings, preload_modules(nb))
+        return warm
+
+    def close(self) -> None:
+        with self._lock:
+            left, self._warm = list(self._warm.values()), {}
+        for warm in left:
+            warm.close()
 
 
 def _tail(folder: Path) -> str:
@@ -388,11 +517,12 @@ def _messages(fd: int, deadline: float) -> Iterator[tuple[dict, bytes]]:
         yield header, data
 
 
-def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str, list[str]], settings: Settings,
-                   n_cases: dict[str, int], uid: int | None, clock: Clock | None = None
-                   ) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
-    """Records of the ``run`` step, verdicts for exercises whose process crashed or hung, and notes on
-    what the sandboxes saw (``clock``: where the seconds went)."""
+def _run_exercises(folder: Path, lab: str, exercises: Sequence[Exercise], names: dict[str, list[str]],
+                   settings: Settings, n_cases: dict[str, int], cases: bytes, first: _Step | None = None,
+                   clock: Clock | None = None) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
+    """Records of the ``run`` step (``first``: its sandbox, started ahead; the steps started again after a
+    crash start here), verdicts for exercises whose process crashed or hung, and notes on what the
+    sandboxes saw (``clock``: where the seconds went). ``cases``: the drawn cases, ``torch.save``d."""
     clock = clock or Clock()
     records: dict[str, dict] = {}
     verdicts: dict[str, CheckResult] = {}
@@ -401,20 +531,18 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
     budgets = {ex.id: ex.time_limit * (n_cases[ex.id] + 1) + 30 for ex in exercises}
     left = list(exercises)
     while left:
-        read, write = os.pipe()
-        spec = {"exercises": [{"id": ex.id, "names": names[ex.id], "budget": budgets[ex.id]} for ex in left],
-                "results_fd": write, "isolated": uid is not None}
-        (folder / "run.json").write_text(json.dumps(spec))
-        inputs = {"run.json": folder / "run.json", "cases.pt": folder / "cases.pt"}
-        if (folder / "functions.pkl").is_file():
-            inputs["functions.pkl"] = folder / "functions.pkl"
-        step = folder / f"run-{len(reports) + 1}"
-        since = time.monotonic()
-        jail = _start("run", step, uid, settings, inputs, pass_fds=(write,))
-        os.close(write)
-        if jail is None:
-            os.close(read)
+        name = f"run-{len(reports) + 1}"
+        run = first if first is not None else _prestart("run", folder, name, settings, run_config(lab, settings))
+        first = None
+        if run is None:
             break
+        job = {"exercises": [{"id": ex.id, "names": names[ex.id], "budget": budgets[ex.id]} for ex in left]}
+        inputs = {"job.json": json.dumps(job).encode(), "cases.pt": cases}
+        if (folder / "functions.pkl").is_file():
+            inputs["functions.pkl"] = (folder / "functions.pkl").read_bytes()
+        since = time.monotonic()
+        run.hand_in(inputs)
+        jail, read, step = run.jail, run.results, folder / name
         started, hung = None, False
         try:
             for header, data in _messages(read, time.monotonic() + STARTUP_S + sum(budgets[ex.id] for ex in left)):
@@ -456,6 +584,7 @@ def _run_exercises(folder: Path, exercises: Sequence[Exercise], names: dict[str,
         finally:
             os.close(read)
         report = _end(jail, 30)
+        run.close()
         clock.add("run_end", time.monotonic() - since)
         reports.append(report)
         notes += [n for n in _sandbox_notes(report, "grading your functions") if n not in notes]
@@ -499,6 +628,7 @@ class Clock:
               "run_between", "exercises", "run_end", "judge")
 
     def __init__(self) -> None:
+        self.ahead = 0.0  # how long the notebook's sandboxes had been warming up when it was handed in
         self.seconds: dict[str, float] = {}
         self.per_exercise: dict[str, float] = {}
         self.per_cell: dict[int, float] = {}
@@ -535,6 +665,7 @@ class Clock:
     def as_json(self, total: float) -> dict:
         slowest = sorted(self.per_cell.items(), key=lambda kv: -kv[1])[:5]
         return {"total": round(total, 2), **{k: round(self.seconds[k], 2) for k in self.PHASES if k in self.seconds},
+                **({"warmed_ahead": round(self.ahead, 2)} if self.ahead else {}),
                 "per_exercise": {k: round(v, 2) for k, v in self.per_exercise.items()},
                 "slowest_cells": [[index + 1, round(sec, 2)] for index, sec in slowest]}
 
@@ -557,41 +688,44 @@ class Graded:
     timing: dict = field(default_factory=dict)      # :meth:`Clock.as_json`
 
 
-def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings) -> Graded:
-    """Run and judge one notebook."""
+def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings, warm: Warm | None = None) -> Graded:
+    """Run and judge one notebook (``warm``: its sandboxes, if :class:`Pool` started them ahead)."""
     begin = time.monotonic()
     clock = Clock()
     exercises = lab_exercises(lab)
     names = function_names(exercises)
     cases = {ex.id: ex.cases(torch.Generator().manual_seed(settings.seed)) for ex in exercises}
     n_cases = {k: len(v) for k, v in cases.items()}
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp, _uid(settings) as uid:
-        folder = Path(tmp)
-        (folder / "submission.ipynb").write_bytes(data)
+    warm = warm or Warm(lab, settings, preload_modules(nb))  # none started ahead: start them now
+    try:
+        folder, execute = warm.folder, warm.execute
         wanted = sorted({n for v in names.values() for n in v})
         last = last_graded_cell(nb, wanted)
-        spec = {"cell_timeout": settings.cell_timeout, "notebook_timeout": settings.timeout,
-                "startup_timeout": STARTUP_S, "env": {"COURSE_PROFILE": settings.profile},
-                "names": wanted, "last_cell": last}
-        read, write = os.pipe()
-        (folder / "execute.json").write_text(json.dumps(dict(spec, results_fd=write)))
+        job = {"cell_timeout": settings.cell_timeout, "notebook_timeout": settings.timeout, "names": wanted,
+               "last_cell": last}
         started = time.monotonic()
         clock.add("setup", started - begin)
-        jail = _start("execute", folder / "execute", uid, settings,
-                      {"submission.ipynb": folder / "submission.ipynb", "execute.json": folder / "execute.json"},
-                      {"functions.pkl": folder / "functions.pkl"}, pass_fds=(write,))
-        os.close(write)
-        reader = _Reader(read)
-        reader.start()
-        report = _end(jail, settings.timeout + 2 * STARTUP_S) if jail else Report(stopped=True)
+        clock.ahead = started - warm.started
+        report, messages, times = Report(stopped=True), [], []  # (no sandbox once stop_all ran)
+        if execute is not None:
+            reader = _Reader(execute.results)
+            reader.start()
+            execute.hand_in({"submission.ipynb": data, "job.json": json.dumps(job).encode()})
+            report = _end(execute.jail, settings.timeout + 2 * STARTUP_S)
+            execute.close()
+            reader.join(10)
+            messages, times = reader.messages, reader.times
         ended = time.monotonic()
-        reader.join(10)
-        log = _read_log(reader.messages, len(nb.cells))
-        clock.execute(started, ended, reader.messages, reader.times, log)
-        torch.save(cases, folder / "cases.pt")
+        log = _read_log(messages, len(nb.cells))
+        clock.execute(started, ended, messages, times, log)
+        buffer = io.BytesIO()
+        torch.save(cases, buffer)
         clock.add("setup", time.monotonic() - ended)
-        records, verdicts, run_notes = _run_exercises(folder, exercises, names, settings, n_cases, uid, clock)
+        records, verdicts, run_notes = _run_exercises(folder, lab, exercises, names, settings, n_cases,
+                                                      buffer.getvalue(), warm.take_run(), clock)
         tail = report.error or _tail(folder / "execute")
+    finally:
+        warm.close()
     judging = time.monotonic()
     code = report.exit
     defined = _defined_in(nb)
