@@ -220,6 +220,7 @@ def execute(spec: dict) -> None:
                 running[-1]["status"] = "crashed"
             log["kernel"] = "died"
         write_log()
+        _exit_now()  # no kernel shutdown: init kills every process of the sandbox
 
 
 def _frame(exc: BaseException, sources: dict[str, list[str]]) -> tuple | None:
@@ -403,6 +404,14 @@ def run_cases(spec: dict) -> None:
         send(results, header, data)
 
 
+def _exit_now() -> None:
+    """End this step now, without the interpreter's tear-down (torch's, nbclient's): what it leaves
+    running, init kills."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in ("execute", "run"):
@@ -411,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     spec = json.loads(Path(f"{argv[0]}.json").read_text())
     (execute if argv[0] == "execute" else run_cases)(spec)
+    _exit_now()
     return 0
 
 

@@ -318,15 +318,20 @@ class Pool:
         self._lock = threading.Lock()
 
     def take(self, index: int) -> Warm | None:
-        """The sandboxes started for notebook ``index`` (None: none were); starts those of a later one."""
+        """The sandboxes of notebook ``index`` (started now if they were not ahead; None if it will not
+        be graded); then starts those of the notebook ``jobs`` places later."""
         with self._lock:
-            warm = self._warm.pop(index, None)
+            warm = self._warm.pop(index, None) or self._start(index)
             ahead = index + self.settings.jobs
-            if ahead < len(self.queue) and self.queue[ahead] is not None and ahead not in self._warm \
-                    and not _stopping.is_set():
-                lab, nb = self.queue[ahead]  # type: ignore[misc]
-                self._warm[ahead] = Warm(lab, self.settings, preload_modules(nb))
+            if ahead not in self._warm and (later := self._start(ahead)) is not None:
+                self._warm[ahead] = later
         return warm
+
+    def _start(self, index: int) -> Warm | None:
+        if index >= len(self.queue) or self.queue[index] is None or _stopping.is_set():
+            return None
+        lab, nb = self.queue[index]  # type: ignore[misc]
+        return Warm(lab, self.settings, preload_modules(nb))
 
     def close(self) -> None:
         with self._lock:
@@ -519,10 +524,12 @@ def _messages(fd: int, deadline: float) -> Iterator[tuple[dict, bytes]]:
 
 def _run_exercises(folder: Path, lab: str, exercises: Sequence[Exercise], names: dict[str, list[str]],
                    settings: Settings, n_cases: dict[str, int], cases: bytes, first: _Step | None = None,
-                   clock: Clock | None = None) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
+                   clock: Clock | None = None, verdict: Callable[[Exercise, dict], CheckResult] | None = None
+                   ) -> tuple[dict[str, dict], dict[str, CheckResult], list[str]]:
     """Records of the ``run`` step (``first``: its sandbox, started ahead; the steps started again after a
     crash start here), verdicts for exercises whose process crashed or hung, and notes on what the
-    sandboxes saw (``clock``: where the seconds went). ``cases``: the drawn cases, ``torch.save``d."""
+    sandboxes saw (``clock``: where the seconds went). ``cases``: the drawn cases, ``torch.save``d.
+    ``verdict``: judges a record as it arrives, while the sandbox runs the next exercise."""
     clock = clock or Clock()
     records: dict[str, dict] = {}
     verdicts: dict[str, CheckResult] = {}
@@ -567,6 +574,11 @@ def _run_exercises(folder: Path, lab: str, exercises: Sequence[Exercise], names:
                     except Exception as exc:  # noqa: BLE001 - the sandbox runs student code: trust nothing
                         verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be read "
                                                       f"({type(exc).__name__}); it was not graded.", 0, 0)
+                    else:
+                        if verdict is not None and isinstance(records[ex.id], dict):
+                            verdicts[ex.id] = verdict(ex, records[ex.id])
+                            clock.add("judge", time.monotonic() - now)
+                            since = time.monotonic()
                 elif status == "too_big":
                     verdicts[ex.id] = CheckResult(ex.id, "error", f"❌ {ex.id}: your function returned more than "
                                                   f"{MAX_RECORD_BYTES >> 20} MiB of data; it was not graded.", 0, 0)
@@ -720,15 +732,29 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings, 
         clock.execute(started, ended, messages, times, log)
         buffer = io.BytesIO()
         torch.save(cases, buffer)
+        defined = _defined_in(nb)
+
+        def verdict(ex: Exercise, record: dict) -> CheckResult:
+            """The check's verdict on what the run step recorded."""
+            if "missing" in record:
+                record["missing"] = _missing(ex, record["name"], record["missing"], nb, log, defined)
+            try:
+                result = judge(ex.id, record, settings.seed)
+                if result.status == "missing" and record["missing"].startswith("timed out"):
+                    result.status = "timeout"  # the cell that defines it never finished
+            except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
+                result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
+                                                     f"({type(exc).__name__}: {exc}).", 0, 0)
+            return result
+
         clock.add("setup", time.monotonic() - ended)
         records, verdicts, run_notes = _run_exercises(folder, lab, exercises, names, settings, n_cases,
-                                                      buffer.getvalue(), warm.take_run(), clock)
+                                                      buffer.getvalue(), warm.take_run(), clock, verdict)
         tail = report.error or _tail(folder / "execute")
     finally:
         warm.close()
     judging = time.monotonic()
     code = report.exit
-    defined = _defined_in(nb)
     out = Graded(notes=_notes(nb, log) + _skipped_note(nb, last, log) + _sandbox_notes(report, "the notebook") +
                  run_notes)
     for ex_id, record in records.items():
@@ -742,15 +768,7 @@ def grade_notebook(nb: NotebookNode, data: bytes, lab: str, settings: Settings, 
         result = verdicts.get(ex.id)
         if result is None:
             record = records.get(ex.id, {"name": names[ex.id][0] if names[ex.id] else "?", "missing": ""})
-            if "missing" in record:
-                record["missing"] = _missing(ex, record["name"], record["missing"], nb, log, defined)
-            try:
-                result = judge(ex.id, record, settings.seed)
-                if result.status == "missing" and record["missing"].startswith("timed out"):
-                    result.status = "timeout"  # the cell that defines it never finished
-            except Exception as exc:  # noqa: BLE001 - a malformed record (written by the sandbox)
-                result = CheckResult(ex.id, "error", f"❌ {ex.id}: its results could not be judged "
-                                                     f"({type(exc).__name__}: {exc}).", 0, 0)
+            result = verdict(ex, record)
         out.exercises[ex.id] = ExerciseGrade(result.passed, ex.points if result.passed else 0.0, ex.points,
                                              result.status, result.message)
     now = time.monotonic()
