@@ -355,6 +355,41 @@ def test_the_last_graded_cell_is_the_last_that_defines_an_exercise_function_or_c
     assert any(c.cell_type == "code" for c in solution.cells[last + 1:])  # lab 01 has cells after it: not graded
 
 
+def _recorded(ex_id: str, fn, seed: int) -> dict:
+    """What the run step records for ``fn`` (run here, unguarded: the test's own code)."""
+    from course_utils.grading import get_exercise
+    from course_utils.grading.runner import call_student
+    from course_utils.tools.grade.replay import encode
+
+    ex = get_exercise(ex_id)
+    outcomes = []
+    for case in ex.cases(torch.Generator().manual_seed(seed)):
+        got = call_student(ex, fn, case, guard=False)
+        outcomes.append({"kind": "returned", "value": encode(got), "args": encode((case.args, case.kwargs))})
+    return {"name": ex.function, "cases": len(outcomes), "outcomes": outcomes}
+
+
+def test_the_grader_draws_the_cases_and_runs_the_reference_once_per_seed_with_the_same_verdicts():
+    from course_utils.grading import get_exercise
+    from course_utils.grading.check import _reference_results
+    from course_utils.tools.grade.replay import judge
+
+    reference = get_exercise("01.init").reference
+
+    def correct(x, k, generator):  # not the course's function: judged like a student's
+        return reference(x, k, generator)
+
+    def first_points(x, k, generator):  # distinct points of x, not drawn in proportion to D^2
+        return x[:k].clone()
+
+    _reference_results.cache_clear()
+    good, bad = _recorded("01.init", correct, 5), _recorded("01.init", first_points, 5)
+    verdicts = [judge("01.init", r, 5).status for r in (good, bad, good)]
+    assert verdicts == ["passed", "failed", "passed"]  # linked cases (a memo shared by cases) start afresh each time
+    assert _reference_results.cache_info().misses == 1 and _reference_results.cache_info().hits == 2
+    assert judge("01.init", good, 6).status != "passed"  # another seed: other cases, other references
+
+
 def test_results_travel_as_plain_data(tmp_path):
     from collections import namedtuple
 

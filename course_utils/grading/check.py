@@ -7,6 +7,7 @@ solutions are tested); :func:`fallback` hands the lab the student's function or 
 
 from __future__ import annotations
 
+import copy
 import functools
 import inspect
 import os
@@ -121,7 +122,7 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
     replaying = getattr(fn, "__course_replay__", False)
     if replaying:  # the grader judges every notebook of a class on the same cases: the reference runs once
         drawn, results = _reference_results(ex.id, seed)
-        cases = [Case(cast(tuple, snapshot(c.args)), cast(dict, snapshot(c.kwargs)), c.note) for c in drawn]
+        cases = copy.deepcopy(drawn)  # fresh, with what the cases share (a linked cases' memo) shared afresh
     else:
         cases = ex.cases(torch.Generator().manual_seed(seed))
     total = len(cases)
@@ -137,7 +138,7 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED)
 
         # snapshot copies a tuple to a tuple and a dict to a dict
         if replaying:
-            expected = snapshot(results[n])
+            expected = copy.deepcopy(results[n])
         else:
             copied = Case(cast(tuple, snapshot(case.args)), cast(dict, snapshot(case.kwargs)))
             expected = call_student(ex, ex.reference, copied, guard=False)

@@ -220,7 +220,8 @@ def execute(spec: dict) -> None:
                 running[-1]["status"] = "crashed"
             log["kernel"] = "died"
         write_log()
-        _exit_now()  # no kernel shutdown: init kills every process of the sandbox
+        _kill_kernel(client)
+        _exit_now()  # no orderly shut-down: init kills whatever the notebook left (and reports it)
 
 
 def _frame(exc: BaseException, sources: dict[str, list[str]]) -> tuple | None:
@@ -402,6 +403,24 @@ def run_cases(spec: dict) -> None:
         header, data = _exercise(get_exercise(item["id"]), item["names"], cases[item["id"]], item["budget"],
                                  results, spec["isolated"])
         send(results, header, data)
+
+
+def _kill_kernel(client: Any) -> None:
+    """Kill the kernel's process group now (what nbclient's immediate shut-down does, less its waits)."""
+    provisioner = getattr(client.km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    if process is None:
+        return
+    for kill in (lambda: os.killpg(getattr(provisioner, "pgid", None) or process.pid, signal.SIGKILL), process.kill):
+        try:
+            kill()
+            break
+        except OSError:
+            continue
+    try:
+        process.wait(10)
+    except Exception:  # noqa: BLE001 - stuck in the kernel: init kills it
+        pass
 
 
 def _exit_now() -> None:
