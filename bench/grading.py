@@ -9,9 +9,10 @@ The class: ``--submissions`` copies of the solved lab 01 (solutions/01_kmeans.ip
 runs it; its ``grades.json`` gives the per-notebook breakdown (``timing``, see
 ``course_utils.tools.grade.supervisor.Clock``).
 
-Usage: python bench/grading.py [--submissions 20] [--jobs 2] [--shards 2]
+Usage: python bench/grading.py [--submissions 20] [--jobs 2] [--shards 2] [--report]
 
-Machine-readable lines start with ``RESULT `` followed by JSON (collected by bench/run_all.py).
+Machine-readable lines start with ``RESULT `` followed by JSON (collected by bench/run_all.py);
+``--report`` also writes them to bench/RESULTS.md, section ``grading`` (the other sections are kept).
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def main() -> int:
     parser.add_argument("--submissions", type=int, default=20, help="notebooks in the class (default 20)")
     parser.add_argument("--jobs", type=int, default=2, help="--jobs of the parallel run (default 2)")
     parser.add_argument("--shards", type=int, default=2, help="shards run at once (default 2)")
+    parser.add_argument("--report", action="store_true", help="write the figures to bench/RESULTS.md (grading)")
     args = parser.parse_args()
+    results: list[dict] = []
     flags = ["--seed", SEED, "--force", *sandbox_flag()]
     cores = os.cpu_count() or 1
     print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: "
@@ -91,9 +94,9 @@ def main() -> int:
         rows = graded(folder / "one")
         per = one / args.submissions
         print(f"--jobs 1: {one:.1f} s, {per:.1f} s per notebook; mean breakdown {mean_timing(rows)}", flush=True)
-        print("RESULT " + json.dumps({"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
+        emit(results, {"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
                                       "value": round(per, 2), "seconds": round(one, 1), **common, **mean_timing(rows),
-                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+                                      "load": [round(before, 2), round(load(), 2)]})
 
         before = load()
         start = time.perf_counter()
@@ -101,11 +104,11 @@ def main() -> int:
         parallel = time.perf_counter() - start
         graded(folder / "jobs")
         print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1", flush=True)
-        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_jobs{args.jobs}",
+        emit(results, {"lab": "01", "name": f"grading_jobs{args.jobs}",
                                       "metric": f"speed-up of --jobs {args.jobs} (x)",
                                       "value": round(one / parallel, 2), "seconds": round(parallel, 1),
                                       "efficiency": round(one / parallel / min(args.jobs, cores), 2), **common,
-                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+                                      "load": [round(before, 2), round(load(), 2)]})
 
         before = load()
         start = time.perf_counter()
@@ -121,13 +124,53 @@ def main() -> int:
         print(f"{args.shards} shards at once ({sizes} notebooks) + merge: {sharded:.1f} s: "
               f"{one / sharded:.2f}x of one run",
               flush=True)
-        print("RESULT " + json.dumps({"lab": "01", "name": f"grading_{args.shards}shards",
+        emit(results, {"lab": "01", "name": f"grading_{args.shards}shards",
                                       "metric": f"speed-up of {args.shards} shards + merge (x)",
                                       "value": round(one / sharded,
                                                      2), "seconds": round(sharded, 1), "shard_sizes": sizes,
                                       **common,
-                                      "load": [round(before, 2), round(load(), 2)]}), flush=True)
+                                      "load": [round(before, 2), round(load(), 2)]})
+    if args.report:
+        from run_all import load_average, machine_info, write_report
+
+        write_report(ROOT / "bench" / "RESULTS.md", "grading", report(results, machine_info(), load_average(),
+                                                                      " ".join(sys.argv[1:])))
+        print("wrote bench/RESULTS.md (section grading)")
     return 0
+
+
+def emit(results: list[dict], result: dict) -> None:
+    results.append(result)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def report(results: list[dict], info: dict[str, str], loads: str, options: str) -> str:
+    """The ``grading`` section of bench/RESULTS.md."""
+    from datetime import datetime, timezone
+
+    from course_utils.tools.grade.supervisor import Clock
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    one, jobs, shards = results
+    lines = ["## Grading (`bench/grading.py`)", "",
+             f"Measured {now} with `python bench/grading.py {options}`: {one['notebooks']} copies of the solved "
+             f"lab 01, `ci` profile, sandbox {'on' if one['sandbox'] else 'off (--no-sandbox)'}, "
+             f"{one['cores']} cores, commit {info.get('commit', '?')}. The machine is shared: the load average "
+             f"(1 min) of each run is given; {loads} at the end.", "",
+             "| run | wall | result | load before -> after |", "|---|---|---|---|",
+             f"| `--jobs 1` | {one['seconds']:.0f} s | **{one['value']:.1f} s per notebook** | "
+             f"{one['load'][0]} -> {one['load'][1]} |",
+             f"| `--jobs {jobs['name'].removeprefix('grading_jobs')}` | {jobs['seconds']:.0f} s | {jobs['value']:.2f}x "
+             f"of `--jobs 1` ({jobs['efficiency']:.0%} of linear) | {jobs['load'][0]} -> {jobs['load'][1]} |",
+             f"| {len(shards['shard_sizes'])} shards at once + merge | {shards['seconds']:.0f} s | "
+             f"{shards['value']:.2f}x of one run | {shards['load'][0]} -> {shards['load'][1]} |", "",
+             "Mean seconds per notebook, `--jobs 1`, by phase (`course grade --profile-time`; `warmed_ahead`: how "
+             "long its sandboxes had been warming up, while the notebook before it was graded, not part of the "
+             "total):", "",
+             "| " + " | ".join(("total", *Clock.PHASES, "warmed_ahead")) + " |",
+             "|" + "---|" * (len(Clock.PHASES) + 2),
+             "| " + " | ".join(f"{one.get(k, 0.0):.1f}" for k in ("total", *Clock.PHASES, "warmed_ahead")) + " |", ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -283,10 +283,12 @@ SEED_HUNT = '''def assign(x, centres):
 
 
 def hostile(*sources: str) -> nbformat.NotebookNode:
-    """A short lab 01 notebook (cheap to grade): imports, the solution's `assign`, then ``sources``."""
+    """A short lab 01 notebook (cheap to grade): imports, the solution's `assign`, then ``sources``, then a
+    check (the grader runs a notebook up to its last check: a hostile cell after it would not run)."""
     solution = exercise_part()
     cells = [solution.cells[cell_index(solution, start)].source for start in ("import", "def assign")]
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [*cells, *sources]],
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
+                                           [*cells, *sources, 'check("01.assign", assign)']],
                                     metadata={"course": {"lab": "01"}})
 
 

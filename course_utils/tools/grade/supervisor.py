@@ -4,8 +4,11 @@
 of its own (:mod:`course_utils.tools.grade.isolation`): ``execute``, then ``run``, started again after a
 crash for the exercises left. It draws the exercises' cases itself (the hidden seed stays here), stops a
 sandbox that overruns its time, reads the outcomes from a pipe only the sandbox's grading process
-writes, and turns them into verdicts with :func:`course_utils.tools.grade.replay.judge`. :func:`stop_all`
-kills every sandbox now (Ctrl-C).
+writes, and turns them into verdicts with :func:`course_utils.tools.grade.replay.judge`, each as it
+arrives. It executes the notebook only up to :func:`last_graded_cell`. A notebook's sandboxes are started
+before it is handed in (:class:`Warm`, each with a uid of its own): :class:`Pool` starts them while the
+notebook ``--jobs`` places before is graded, so the kernel's start and the imports overlap other work.
+:func:`stop_all` kills every sandbox now (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -257,23 +260,23 @@ class _Step:
 def _prestart(step: str, folder: Path, name: str, settings: Settings, config: dict,
               outputs: dict[str, Path] | None = None) -> _Step | None:
     """``sandbox STEP`` started in a sandbox of its own uid, warming up until :meth:`_Step.hand_in`."""
+    slot = isolation.take_uid() if settings.sandbox else None
     read, write = os.pipe()
     inputs_read, inputs_write = os.pipe()
-    slot = isolation.take_uid() if settings.sandbox else None
-    (folder / f"{name}.json").write_text(json.dumps(dict(config, results_fd=write, inputs_fd=inputs_read)))
+    jail = None
     try:
+        (folder / f"{name}.json").write_text(json.dumps(dict(config, results_fd=write, inputs_fd=inputs_read)))
         jail = _start(step, folder / name, slot.uid if slot else None, settings,
                       {f"{step}.json": folder / f"{name}.json"}, outputs, pass_fds=(write, inputs_read))
     finally:
         os.close(write)
         os.close(inputs_read)
-    if jail is None:
-        os.close(read)
-        os.close(inputs_write)
-        if slot is not None:
-            slot.release()
-        return None
-    return _Step(jail, read, inputs_write, slot)
+        if jail is None:  # stop_all ran, or starting failed
+            os.close(read)
+            os.close(inputs_write)
+            if slot is not None:
+                slot.release()
+    return None if jail is None else _Step(jail, read, inputs_write, slot)
 
 
 class Warm:
@@ -283,11 +286,17 @@ class Warm:
     def __init__(self, lab: str, settings: Settings, preload: Sequence[str]):
         self.started = time.monotonic()
         self.folder = Path(tempfile.mkdtemp(prefix="course-grade-"))
+        self.execute: _Step | None = None
+        self.run: _Step | None = None
         config = {"startup_timeout": STARTUP_S, "env": {"COURSE_PROFILE": settings.profile},
                   "preload": list(preload)}
-        self.execute = _prestart("execute", self.folder, "execute", settings, config,
-                                 {"functions.pkl": self.folder / "functions.pkl"})
-        self.run: _Step | None = _prestart("run", self.folder, "run-1", settings, run_config(lab, settings))
+        try:
+            self.execute = _prestart("execute", self.folder, "execute", settings, config,
+                                     {"functions.pkl": self.folder / "functions.pkl"})
+            self.run = _prestart("run", self.folder, "run-1", settings, run_config(lab, settings))
+        except BaseException:
+            self.close()
+            raise
 
     def take_run(self) -> _Step | None:
         run, self.run = self.run, None
@@ -331,7 +340,10 @@ class Pool:
         if index >= len(self.queue) or self.queue[index] is None or _stopping.is_set():
             return None
         lab, nb = self.queue[index]  # type: ignore[misc]
-        return Warm(lab, self.settings, preload_modules(nb))
+        try:
+            return Warm(lab, self.settings, preload_modules(nb))
+        except Exception:  # noqa: BLE001 - then the notebook starts its own when its turn comes (and reports)
+            return None
 
     def close(self) -> None:
         with self._lock:
