@@ -283,12 +283,12 @@ SEED_HUNT = '''def assign(x, centres):
 
 
 def hostile(*sources: str) -> nbformat.NotebookNode:
-    """A short lab 01 notebook (cheap to grade): imports, the solution's `assign`, then ``sources``, then a
-    check (the grader runs a notebook up to its last check: a hostile cell after it would not run)."""
+    """A short lab 01 notebook (cheap to grade): imports, ``sources``, then the solution's `assign` (the
+    grader runs a notebook up to the last cell that defines an exercise's function: a hostile cell after
+    it would not run)."""
     solution = exercise_part()
-    cells = [solution.cells[cell_index(solution, start)].source for start in ("import", "def assign")]
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in
-                                           [*cells, *sources, 'check("01.assign", assign)']],
+    imports, assign = (solution.cells[cell_index(solution, start)].source for start in ("import", "def assign"))
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [imports, *sources, assign]],
                                     metadata={"course": {"lab": "01"}})
 
 
@@ -313,7 +313,7 @@ def hostile_run(tmp_path_factory):
         write(hostile(*(source.format(**values) for source in SNOOP)), folder / "in" / "snoop.ipynb")
         write(hostile(*BOMB), folder / "in" / "bomb.ipynb")
         nb = hostile("def update_centres(x, labels, centres):\n    return centres.clone()\n")
-        nb.cells[1].source = SEED_HUNT.format(**values)
+        nb.cells[-1].source = SEED_HUNT.format(**values)
         write(nb, folder / "in" / "seed.ipynb")
         code = command.main([str(folder / "in"), "--out", str(folder / "out"), "--jobs", "2", "--seed", str(SEED),
                              "--cell-timeout", "60", "--timeout", "300", "--disk", "1", "--processes", "128"])
