@@ -282,13 +282,15 @@ SEED_HUNT = '''def assign(x, centres):
 '''
 
 
-def hostile(*sources: str) -> nbformat.NotebookNode:
+def hostile(*sources: str, assign_first: bool = False) -> nbformat.NotebookNode:
     """A short lab 01 notebook (cheap to grade): imports, ``sources``, then the solution's `assign` (the
-    grader runs a notebook up to the last cell that defines an exercise's function: a hostile cell after
-    it would not run)."""
+    grader runs a notebook up to the last cell that defines an exercise's function or calls a check: a
+    hostile cell after it would not run); ``assign_first``: `assign`, ``sources``, then a check."""
     solution = exercise_part()
     imports, assign = (solution.cells[cell_index(solution, start)].source for start in ("import", "def assign"))
-    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in [imports, *sources, assign]],
+    cells = [imports, assign, *sources, 'check("01.assign", assign)'] if assign_first else \
+        [imports, *sources, assign]
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells],
                                     metadata={"course": {"lab": "01"}})
 
 
@@ -311,7 +313,7 @@ def hostile_run(tmp_path_factory):
                   "course": str(course), "port": server.getsockname()[1], "seed": SEED}
         write(hostile(SURVIVOR.format(**values)), folder / "in" / "daemon.ipynb")
         write(hostile(*(source.format(**values) for source in SNOOP)), folder / "in" / "snoop.ipynb")
-        write(hostile(*BOMB), folder / "in" / "bomb.ipynb")
+        write(hostile(*BOMB, assign_first=True), folder / "in" / "bomb.ipynb")  # assign saved before the disk fills
         nb = hostile("def update_centres(x, labels, centres):\n    return centres.clone()\n")
         nb.cells[-1].source = SEED_HUNT.format(**values)
         write(nb, folder / "in" / "seed.ipynb")
