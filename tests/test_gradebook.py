@@ -370,9 +370,9 @@ def _recorded(ex_id: str, fn, seed: int) -> dict:
     return {"name": ex.function, "cases": len(outcomes), "outcomes": outcomes}
 
 
-def test_the_grader_draws_the_cases_and_runs_the_reference_once_per_seed_with_the_same_verdicts():
+def test_the_grader_runs_the_reference_once_per_case_for_the_whole_class_with_the_same_verdicts():
     from course_utils.grading import get_exercise
-    from course_utils.grading.check import _reference_results
+    from course_utils.tools.grade import replay
     from course_utils.tools.grade.replay import judge
 
     reference = get_exercise("01.init").reference
@@ -383,11 +383,14 @@ def test_the_grader_draws_the_cases_and_runs_the_reference_once_per_seed_with_th
     def first_points(x, k, generator):  # distinct points of x, not drawn in proportion to D^2
         return x[:k].clone()
 
-    _reference_results.cache_clear()
+    replay.REFERENCE_OUTPUTS.clear()
     good, bad = _recorded("01.init", correct, 5), _recorded("01.init", first_points, 5)
-    verdicts = [judge("01.init", r, 5).status for r in (good, bad, good)]
-    assert verdicts == ["passed", "failed", "passed"]  # linked cases (a memo shared by cases) start afresh each time
-    assert _reference_results.cache_info().misses == 1 and _reference_results.cache_info().hits == 2
+    assert judge("01.init", good, 5).status == "passed"
+    kept = dict(replay.REFERENCE_OUTPUTS)
+    assert sorted(kept) == [("01.init", 5, n) for n in range(len(good["outcomes"]))]  # every case's, once
+    verdicts = [judge("01.init", r, 5).status for r in (bad, good)]
+    assert verdicts == ["failed", "passed"]  # linked cases (a memo shared by cases) start afresh each time
+    assert all(replay.REFERENCE_OUTPUTS[k] is v for k, v in kept.items())  # read back, not computed again
     assert judge("01.init", good, 6).status != "passed"  # another seed: other cases, other references
 
 
