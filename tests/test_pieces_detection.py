@@ -145,7 +145,8 @@ def test_choose_pieces_says_whose_each_piece_is(capsys, monkeypatch):
     assert pieces.nms is mine and pieces.whose["nms"] == "yours"
     assert pieces.batched_nms is nms.batched_nms
     assert pieces.whose["batched_nms"].startswith("the course's because yours fails: failed on case ")
-    assert pieces.match is matcher.match and pieces.whose["match"] == "the course's because yours fails: not implemented"
+    assert pieces.match is matcher.match
+    assert pieces.whose["match"] == "the course's because yours fails: not implemented"
     assert "batched_nms | the course's because yours fails" in table
 
 

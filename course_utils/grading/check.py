@@ -201,6 +201,16 @@ def recorded(exercise_id: str, fn: Callable[..., Any]) -> CheckResult | None:
     return entry[1] if entry is not None and entry[0] is fn else None
 
 
+def whose(exercise_id: str, fn: Callable[..., Any]) -> str:
+    """``"your"`` or ``"the course's"``: whose ``fn`` is, for a printed line that names it ("on one batch your
+    yolo_loss 1.05"). The last :func:`fallback` on ``exercise_id`` decides when it returned ``fn``;
+    otherwise the course's own functions are the course's and any other is the student's."""
+    verdict = recorded(exercise_id, fn)
+    if verdict is not None:
+        return "your" if verdict.passed else "the course's"
+    return "the course's" if is_course_function(fn, catalogue.get_exercise(exercise_id)) else "your"
+
+
 def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on. The verdict
     is kept for :func:`recorded` (what ``choose_pieces`` reports as whose each piece is)."""

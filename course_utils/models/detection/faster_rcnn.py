@@ -6,9 +6,9 @@
 
 The pieces are torchvision's own (``AnchorGenerator``, ``RPNHead``, ``MultiScaleRoIAlign``,
 ``TwoMLPHead``, ``FastRCNNPredictor``), or lab 05's student's where ``pieces=...`` says so (anchors, box
-coder, matcher, RoIAlign, NMS: :mod:`~course_utils.models.detection.parts`); only the backbone is ours: a few conv + BatchNorm + ReLU
-layers down to stride 8 (``fpn=False``, one feature map) or stride 4/8/16 with a small feature
-pyramid (``fpn=True``). ``min_size = max_size = image_size`` keeps torchvision's transform from
+coder, matcher, RoIAlign, NMS: :mod:`~course_utils.models.detection.parts`); only the backbone is ours: a
+few conv + BatchNorm + ReLU layers down to stride 8 (``fpn=False``, one feature map) or stride 4/8/16
+with a small feature pyramid (``fpn=True``). ``min_size = max_size = image_size`` keeps torchvision's transform from
 resizing the images to 800 pixels (the default), which would make training 20x slower.
 """
 

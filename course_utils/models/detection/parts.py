@@ -33,7 +33,7 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops import boxes as box_ops
-from torchvision.ops.poolers import _convert_to_roi_format, _filter_input, _setup_scales
+from torchvision.ops.poolers import LevelMapper, _convert_to_roi_format, _filter_input, _setup_scales
 
 from course_utils.models.detection.pieces import Pieces
 
@@ -126,6 +126,9 @@ class PieceRoIAlign(MultiScaleRoIAlign):
     """torchvision's ``MultiScaleRoIAlign`` calling ``roi_align`` on each level (FPN levels assigned by
     torchvision's ``LevelMapper``, as ``_multiscale_roi_align`` does)."""
 
+    scales: list[float] | None
+    map_levels: LevelMapper | None
+
     def __init__(self, roi_align: Callable[..., torch.Tensor], featmap_names: list[str],
                  output_size: tuple[int, int], sampling_ratio: int, canonical_scale: int = 224,
                  canonical_level: int = 4):
@@ -158,6 +161,10 @@ class PieceRoIAlign(MultiScaleRoIAlign):
 
 class PieceRPN(RegionProposalNetwork):
     """torchvision's ``RegionProposalNetwork`` with the pieces' anchors, box coder, matcher and NMS."""
+
+    anchor_generator: AnchorGenerator
+    box_coder: BoxCoder
+    proposal_matcher: Matcher
 
     def __init__(self, pieces: Pieces, *args, **kwargs):
         super().__init__(*args, **kwargs)

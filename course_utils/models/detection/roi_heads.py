@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.models.detection.roi_heads import (
     RoIHeads,
     fastrcnn_loss,
@@ -73,6 +74,9 @@ def keypoint_loss(keypoint_logits: torch.Tensor, heatmaps: torch.Tensor, valid: 
 
 class PieceRoIHeads(RoIHeads):
     """torchvision's ``RoIHeads`` whose mask and keypoint branches call ``pieces`` (see the module)."""
+
+    box_coder: BoxCoder
+    proposal_matcher: Matcher
 
     def __init__(self, pieces: Pieces, *args, **kwargs):
         super().__init__(*args, **kwargs)
