@@ -11,7 +11,7 @@ from torchvision.ops import MultiScaleRoIAlign
 
 from course_utils.data import SceneConfig, render_scenes
 from course_utils.exercises.lab05 import anchors_reference
-from course_utils.grading import fallback
+from course_utils.grading import fallback, whose
 from course_utils.models.detection import Pieces, choose_pieces, detect, small_faster_rcnn
 from course_utils.models.detection.parts import (
     PieceAnchorGenerator,
@@ -127,7 +127,7 @@ def test_nms_alone_runs_through_the_coordinate_trick(scenes):
     assert len(kept) == 4                           # RPN and box head, two images
 
 
-def test_choose_pieces_says_whose_each_piece_is(capsys, monkeypatch):
+def test_choose_pieces_and_whose_say_whose_each_piece_is(capsys, monkeypatch):
     monkeypatch.delenv("COURSE_STRICT", raising=False)
     mine = as_student(nms.nms)
 
@@ -148,6 +148,9 @@ def test_choose_pieces_says_whose_each_piece_is(capsys, monkeypatch):
     assert pieces.match is matcher.match
     assert pieces.whose["match"] == "the course's because yours fails: not implemented"
     assert "batched_nms | the course's because yours fails" in table
+    # printed lines name whose function ran: fallback's verdict, else the course's own functions are the course's
+    assert whose("05.nms", chosen_nms) == "your" and whose("05.batched_nms", chosen_batched) == "the course's"
+    assert whose("05.nms", nms.nms) == "the course's" and whose("05.batched_nms", wrong) == "your"
 
 
 def test_bad_pieces():
