@@ -40,7 +40,9 @@ VALIDATION_SEED = 10_000   # lab 05's validation scenes: render_scenes(scenes, r
 
 # Lab 05 (solutions/05_rcnn.ipynb). cpu, measured: 1000 steps in 173 s on 2 quiet cores, box mAP 0.603,
 # mAP50 0.776 on the 128 validation scenes (again 0.603 / 0.776 in bench/detection.py, 140 s at load 1.2-1.7).
-# Stride-4 features (out_stride 4), anchors scaled with the scenes.
+# Stride-4 features (out_stride 4), anchors scaled with the scenes. The notebook trains with the student's anchors,
+# box coder, matcher and NMS (the solution's: a cpu step +14 %, a ci step +61 %, 1 thread at load 8-9) and runs the
+# student's RoIAlign at evaluation only (with it a cpu step is 4.2x torchvision's): bench/RESULTS.md, issue 20.
 @dataclass(frozen=True)
 class FasterRCNNRecipe:
     """Lab 05's Faster R-CNN: its scenes, model, sampling and schedule (``dataclasses.replace(r, steps=100)``
