@@ -7,12 +7,15 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
+# Two workers. Unit tests: a file's tests share a worker only where they share a fixture (tests/conftest.py);
+# notebooks: one worker per notebook (its cells share a kernel).
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
+NBTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 PORT   ?= 8888
 
-.PHONY: lab test quick lint env unit notebooks browser-deps slurm-deps build clean
+.PHONY: lab test quick lint env unit notebooks system-deps browser-deps slurm-deps build clean
 
 env: $(STAMP)
 
@@ -30,7 +33,9 @@ lab: $(STAMP)
 # The whole suite (what CI runs): the linters, unit tests, including the slow ones and the browser tests (which
 # run every lab, unsolved, top to bottom in JupyterLab, and execute and export every deck), then the solutions
 # under nbval (strict: every check must pass).
-test: $(STAMP) browser-deps slurm-deps
+# The Python environment and the Debian packages install at once (pip and apt mostly wait on the network).
+test:
+	$(MAKE) --no-print-directory -j2 $(STAMP) system-deps
 	$(MAKE) --no-print-directory lint unit notebooks
 
 # The developer loop (about two minutes): the linters, then everything but the slow and the browser tests.
@@ -47,17 +52,27 @@ unit: $(STAMP)
 
 notebooks: $(STAMP)
 	$(BIN)/course build --check
-	COURSE_PROFILE=ci COURSE_STRICT=1 $(PYTEST) $(NBVAL) solutions
+	COURSE_PROFILE=ci COURSE_STRICT=1 $(NBTEST) $(NBVAL) solutions
 
-# Debian's Chromium for the browser tests (never Playwright's own download: it cannot work offline),
-# and npm, with which `course slides` fetches reveal.js, MathJax, ... by name and version.
+# The Debian packages the suite needs, in one apt call (only what is missing; root needed):
+# - Chromium for the browser tests (never Playwright's own download: it cannot work offline), and npm, with
+#   which `course slides` fetches reveal.js, MathJax, ... by name and version (`make browser-deps`);
+# - a one-node SLURM cluster for tests/test_slurm.py (the test starts and stops the daemons; `make slurm-deps`).
+BROWSER_PKGS := $(if $(shell command -v chromium),,chromium chromium-driver) $(if $(shell command -v npm),,npm)
+SLURM_PKGS   := $(if $(and $(shell command -v slurmctld),$(shell command -v slurmd),$(shell command -v munged)),,slurmctld slurmd slurm-client munge)
+APT_INSTALL  := DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+
+system-deps:
+	@if [ -n "$(strip $(BROWSER_PKGS) $(SLURM_PKGS))" ]; then \
+	  echo "apt: installing $(strip $(BROWSER_PKGS) $(SLURM_PKGS))"; apt-get update -qq && \
+	  { [ -z "$(strip $(BROWSER_PKGS))" ] || $(APT_INSTALL) $(BROWSER_PKGS) >/dev/null; } && \
+	  { [ -z "$(strip $(SLURM_PKGS))" ] || $(APT_INSTALL) --no-install-recommends $(SLURM_PKGS) >/dev/null; }; fi
+
 browser-deps:
-	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
-	command -v npm >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+	@if [ -n "$(strip $(BROWSER_PKGS))" ]; then apt-get update -qq && $(APT_INSTALL) $(BROWSER_PKGS) >/dev/null; fi
 
-# A one-node SLURM cluster for tests/test_slurm.py (Debian's packages; the test starts and stops the daemons).
 slurm-deps:
-	command -v slurmctld >/dev/null && command -v slurmd >/dev/null && command -v munged >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null; }
+	@if [ -n "$(strip $(SLURM_PKGS))" ]; then apt-get update -qq && $(APT_INSTALL) --no-install-recommends $(SLURM_PKGS) >/dev/null; fi
 
 build: $(STAMP)
 	$(BIN)/course build

@@ -1,4 +1,7 @@
+import functools
 import os
+import re
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -7,11 +10,41 @@ import torch
 matplotlib.use("Agg")  # tests draw figures without a display
 os.environ.setdefault("COURSE_PROFILE", "ci")
 
+# One torch thread per test process: the suite runs on two workers (pytest -n 2) on two cores, so two
+# intra-op threads per worker make every small op wait for a busy core (config.get_profile does the same for
+# ci notebooks, with the measurements).
+torch.set_num_threads(1)
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """For tiny problems: one torch thread avoids OpenMP synchronisation (slow on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# How the two workers share the suite (make unit: pytest -n 2 --dist loadgroup --no-loadscope-reorder). The
+# tests of a file with a module or session fixture (a grader run, a JupyterLab server, exported decks) stay
+# on one worker, so that the fixture is built once; all other tests are independent and go one by one to
+# whichever worker is free. The long files start first (longest first, as measured), the checks on 100 seeds
+# last, exercise by exercise, so that they fill in around the long files.
+LONGEST_FIRST = ("test_grade_every_lab.py", "test_browser_labs.py", "test_slides.py", "test_sandbox.py",
+                 "test_slurm.py", "test_gradebook.py", "test_grade_shards.py", "test_grading.py")
+FILL_IN = ("test_probes.py", "test_reference_seeds.py", "test_mutants.py")
+_SHARED_FIXTURE = re.compile(r"""scope\s*=\s*["'](module|session)["']""")
+
+
+@functools.lru_cache(maxsize=None)
+def _has_shared_fixture(path: Path) -> bool:
+    return bool(_SHARED_FIXTURE.search(path.read_text()))
+
+
+def _rank(item: pytest.Item) -> tuple[int, str]:
+    name = item.path.name
+    if name in LONGEST_FIRST:
+        return LONGEST_FIRST.index(name), ""
+    if name in FILL_IN:  # one exercise's mutants, probes and reference runs together (_reference_outputs.py)
+        callspec = getattr(item, "callspec", None)
+        return len(LONGEST_FIRST) + 1, callspec.id.split(":")[0] if callspec else ""
+    return len(LONGEST_FIRST), ""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name != "conftest.py" and _has_shared_fixture(item.path):
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
+    items.sort(key=_rank)  # stable: the order inside a file is kept
+
+

@@ -13,8 +13,6 @@ from course_utils.models.detection import (
     small_faster_rcnn,
 )
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def scenes():

@@ -12,8 +12,6 @@ from torchvision.models.detection.image_list import ImageList
 from course_utils.ops import anchors, box_coder, matcher, proposals, roi_ops
 from course_utils.ops.nms import batched_nms, nms
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 def random_boxes(n: int, g: torch.Generator, span: float = 60.0, grid: float | None = None) -> torch.Tensor:
     xy = torch.rand(n, 2, generator=g) * span

@@ -6,8 +6,6 @@ import torch
 from course_utils.data import FigureBatches, FigureConfig, SceneConfig, render_figures
 from course_utils.data.figures import JOINTS, SKELETON
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def batch():

@@ -14,10 +14,6 @@ from course_utils.models import FCN, Backbone, BilinearUpsample, UNet, bilinear_
 from course_utils.ops import dense, losses
 from course_utils.ops.receptive_field import empirical_receptive_field, layers_of, receptive_field
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
-
-
-
 
 @pytest.mark.parametrize("exercise", [e.id for e in lab_exercises("02")])
 def test_each_reference_passes_its_own_check(exercise):

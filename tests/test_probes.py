@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
+from _reference_outputs import KEPT
 
 from course_utils.exercises import known_labs, lab_exercises
 from course_utils.grading import evaluate
@@ -32,7 +33,7 @@ def test_every_exercise_has_a_probe(lab):
 
 def passes(probe, seeds):
     for seed in seeds:
-        result = evaluate(probe.exercise, probe.fn, seed)
+        result = evaluate(probe.exercise, probe.fn, seed, reference_outputs=KEPT)
         assert result.passed, f"seed {seed}, a correct {probe.exercise} ({probe.what}) fails: {result.message}"
 
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from _reference_outputs import KEPT
 from _student import as_student
 
 from course_utils.exercises import known_labs, lab_exercises
@@ -14,5 +15,5 @@ from course_utils.grading import evaluate
 def test_the_reference_passes_on_100_seeds(exercise):
     student = as_student(exercise.reference, exercise.function)
     for seed in range(100):
-        result = evaluate(exercise.id, student, seed)
+        result = evaluate(exercise.id, student, seed, reference_outputs=KEPT)
         assert result.passed, f"seed {seed}: {result.message}"

@@ -11,8 +11,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from course_utils.data import SceneBatches
 from course_utils.training import History, TrainConfig, train
 
-pytestmark = pytest.mark.usefixtures("one_thread")  # tiny problems: one thread is faster
-
 CPU = dict(device="cpu", progress=False)
 
 
