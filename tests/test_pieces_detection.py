@@ -22,7 +22,6 @@ from course_utils.models.detection.parts import (
 )
 from course_utils.ops import box_coder, matcher, nms, roi_ops
 
-pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = {"width": 8, "depth": 1, "representation": 32}
 REFERENCES = {"anchors": anchors_reference, "encode": box_coder.encode, "decode": box_coder.decode,
               "match": matcher.match, "roi_align": roi_ops.roi_align, "nms": nms.nms,
