@@ -220,8 +220,9 @@ def test_choose_pieces_through_the_checks(monkeypatch, capsys):
     assert chosen.mask_loss is good and chosen.whose["mask_loss"] == "yours"
     assert "mask_loss | yours" in capsys.readouterr().out
     chosen = choose_pieces(mask_loss=wrong)
-    assert chosen.mask_loss is course_nms and chosen.whose["mask_loss"] == "the course's because yours fails: failed"
-    assert "mask_loss | the course's because yours fails: failed" in capsys.readouterr().out
+    assert chosen.mask_loss is course_nms
+    assert chosen.whose["mask_loss"] == "the course's because yours fails: failed on case 1 of 10"
+    assert "mask_loss | the course's because yours fails: failed on case 1" in capsys.readouterr().out
     chosen = choose_pieces(verbose=False, mask_loss=todo)
     assert chosen.whose["mask_loss"] == "the course's because yours fails: not implemented"
     assert capsys.readouterr().out == ""

@@ -157,8 +157,8 @@ def test_save_trained_round_trip_and_refusal(tmp_path, capsys):
     assert "loaded from" in capsys.readouterr().out and not loaded.training
     for (k, a), b in zip(model.state_dict().items(), loaded.state_dict().values()):
         assert torch.equal(a, b), k
-    checkpoints.save_trained(model, dataclasses.replace(settings, steps=61), path)
-    with pytest.raises(ValueError, match="steps: saved 61, wanted 60"):
+    checkpoints.save_trained(model, dataclasses.replace(settings, steps=settings.steps + 1), path)
+    with pytest.raises(ValueError, match=f"steps: saved {settings.steps + 1}, wanted {settings.steps}"):
         recipes.trained_faster_rcnn("ci", tmp_path)
     checkpoints.save_trained(model, recipes.YOLO["ci"], path)
     with pytest.raises(ValueError, match="YoloRecipe"):

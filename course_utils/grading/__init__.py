@@ -4,8 +4,9 @@ In a lab::
 
     check("01.assign", assign)            # prints one verdict
     assign = fallback("01.assign", assign)  # later cells: yours if it passes, else the reference
+    print(f"{whose('01.assign', assign)} assign: ...")   # "your" or "the course's", for printed lines
 
-- ``check``: :func:`evaluate`, :func:`check`, :func:`fallback` and :class:`CheckResult`;
+- ``check``: :func:`evaluate`, :func:`check`, :func:`fallback`, :func:`whose` and :class:`CheckResult`;
 - ``exercise``: what an exercise declares (:class:`Exercise`, :class:`Case`, tolerances, statuses);
 - ``compare``: how a result is compared with the expected one, and described in words;
 - ``runner``: calling the student's function with a time limit, and saying where it raised.
@@ -21,8 +22,9 @@ from course_utils.grading.check import (
            check,
            evaluate,
            fallback,
+           whose,
 )
 from course_utils.grading.exercise import Case, Exercise, Status, Tolerance
 
 __all__ = ["VISIBLE_SEED", "Case", "CheckFailed", "CheckResult", "Exercise", "Status", "Tolerance", "check",
-           "evaluate", "fallback", "get_exercise", "lab_exercises"]
+           "evaluate", "fallback", "get_exercise", "lab_exercises", "whose"]

@@ -202,9 +202,32 @@ def choose(exercise_id: str, fn: Callable[..., Any]) -> tuple[Callable[..., Any]
     return catalogue.get_exercise(exercise_id).reference, result
 
 
+# exercise id -> (the function fallback returned, the verdict on the function it was given), the last call
+_RECORDED: dict[str, tuple[Callable[..., Any], CheckResult]] = {}
+
+
+def recorded(exercise_id: str, fn: Callable[..., Any]) -> CheckResult | None:
+    """The verdict of the last :func:`fallback` on ``exercise_id`` if it returned ``fn`` (the student's
+    function it judged, or the reference it handed back instead of a failing one), else ``None``."""
+    entry = _RECORDED.get(exercise_id)
+    return entry[1] if entry is not None and entry[0] is fn else None
+
+
+def whose(exercise_id: str, fn: Callable[..., Any]) -> str:
+    """``"your"`` or ``"the course's"``: whose ``fn`` is, for a printed line that names it ("on one batch your
+    yolo_loss 1.05"). The last :func:`fallback` on ``exercise_id`` decides when it returned ``fn``;
+    otherwise the course's own functions are the course's and any other is the student's."""
+    verdict = recorded(exercise_id, fn)
+    if verdict is not None:
+        return "your" if verdict.passed else "the course's"
+    return "the course's" if is_course_function(fn, catalogue.get_exercise(exercise_id)) else "your"
+
+
 def fallback(exercise_id: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on."""
+    """``fn`` if it passes its check, else the reference (with a notice), so the lab can go on. The verdict
+    is kept for :func:`recorded` (what ``choose_pieces`` reports as whose each piece is)."""
     chosen, result = choose(exercise_id, fn)
+    _RECORDED[exercise_id] = (chosen, result)
     if result.passed:
         return chosen
     print(wrapped(f"ℹ️  Using the reference solution for {exercise_id}: your version does not pass its check "

@@ -1,6 +1,7 @@
 """Detectors for labs 05-07: a small torchvision Faster R-CNN, tiny R-CNN / Fast R-CNN for comparison,
-a tiny YOLOv1, a small Mask R-CNN and keypoint R-CNN (which can run the student's own pieces:
-:mod:`~course_utils.models.detection.pieces`); their measured recipes are in
+a tiny YOLOv1, a small Mask R-CNN and keypoint R-CNN (the R-CNNs can run the student's own pieces:
+:mod:`~course_utils.models.detection.pieces`, lab 05's in :mod:`~course_utils.models.detection.parts`, lab
+07's in :mod:`~course_utils.models.detection.roi_heads`); their measured recipes are in
 :mod:`course_utils.training.recipes`."""
 
 # YoloBatches is data (course_utils.data.yolo); lab 06 notebooks saved before it moved there import it from

@@ -5,9 +5,10 @@
     detections = model(images)           # eval mode: [{"boxes": N x 4, "scores": N, "labels": N}, ...]
 
 The pieces are torchvision's own (``AnchorGenerator``, ``RPNHead``, ``MultiScaleRoIAlign``,
-``TwoMLPHead``, ``FastRCNNPredictor``); only the backbone is ours: a few conv + BatchNorm + ReLU
-layers down to stride 8 (``fpn=False``, one feature map) or stride 4/8/16 with a small feature
-pyramid (``fpn=True``). ``min_size = max_size = image_size`` keeps torchvision's transform from
+``TwoMLPHead``, ``FastRCNNPredictor``), or lab 05's student's where ``pieces=...`` says so (anchors, box
+coder, matcher, RoIAlign, NMS: :mod:`~course_utils.models.detection.parts`); only the backbone is ours: a
+few conv + BatchNorm + ReLU layers down to stride 8 (``fpn=False``, one feature map) or stride 4/8/16
+with a small feature pyramid (``fpn=True``). ``min_size = max_size = image_size`` keeps torchvision's transform from
 resizing the images to 800 pixels (the default), which would make training 20x slower.
 """
 
@@ -25,6 +26,8 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.ops import FeaturePyramidNetwork, MultiScaleRoIAlign
 
 from course_utils import validation
+from course_utils.models.detection.pieces import Pieces
+from course_utils.models.detection.roi_heads import with_pieces
 from course_utils.models.layers import conv_bn
 
 
@@ -84,7 +87,8 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
                       rpn_pre_nms_top_n: tuple[int, int] = (600, 300), rpn_post_nms_top_n: tuple[int, int] = (300, 100),
                       box_score_thresh: float = 0.01, detections_per_img: int = 100,
                       detector: Callable[..., FasterRCNN] = FasterRCNN,
-                      heads: Callable[[SmallBackbone], Mapping[str, Any]] | None = None) -> FasterRCNN:
+                      heads: Callable[[SmallBackbone], Mapping[str, Any]] | None = None,
+                      pieces: Pieces | None = None) -> FasterRCNN:
     """torchvision ``FasterRCNN`` with a :class:`SmallBackbone`, for ``image_size`` pixel images.
 
     The defaults are lab 05's measured CPU recipe for 96-pixel scenes (stride-4 features: the shapes
@@ -106,6 +110,9 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
         detector, heads: the class built and its extra keyword arguments, made from the backbone by
             ``heads(backbone)``: how :func:`~course_utils.models.detection.mask_rcnn.small_mask_rcnn`
             builds torchvision's ``MaskRCNN`` (a ``FasterRCNN`` with a mask head) on this model.
+        pieces: the student's lab 05 functions (a :class:`~course_utils.models.detection.pieces.Pieces`, e.g.
+            from ``choose_pieces``) run in place of torchvision's; ``None``: torchvision's model as it is.
+            The parameters are the same either way (a state dict loads into both).
     """
     validation.integer("num_classes", num_classes, minimum=2)
     validation.integer("image_size", image_size, minimum=16)
@@ -123,7 +130,7 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
     anchors = AnchorGenerator(per_level, (ratios,) * len(per_level))
     roi_pool = MultiScaleRoIAlign(backbone.feature_names, output_size=7, sampling_ratio=sampling_ratio)
     head = TwoMLPHead(backbone.out_channels * 7 * 7, representation)
-    return detector(
+    model = detector(
         backbone, min_size=image_size, max_size=image_size,
         image_mean=[0.5, 0.5, 0.5], image_std=[0.25, 0.25, 0.25],
         rpn_anchor_generator=anchors, rpn_batch_size_per_image=rpn_batch_size,
@@ -134,6 +141,7 @@ def small_faster_rcnn(num_classes: int, image_size: int, width: int = 32, depth:
         box_batch_size_per_image=box_batch_size, box_positive_fraction=box_positive_fraction,
         box_score_thresh=box_score_thresh, box_detections_per_img=detections_per_img,
         **(heads(backbone) if heads is not None else {}))
+    return with_pieces(model, pieces)
 
 
 def detect(model: nn.Module, images: torch.Tensor | Sequence[torch.Tensor], batch_size: int = 16) -> list[dict]:

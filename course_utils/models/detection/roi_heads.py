@@ -14,7 +14,10 @@ piece of a :class:`~course_utils.models.detection.pieces.Pieces` called where to
   predicted ``M x M`` probabilities into image masks; the model then returns ``masks`` ``N x 1 x H x W``
   float 0/1 (torchvision's layout; torchvision's own are the probabilities, which callers threshold).
 
-The box head (sampling, ``fastrcnn_loss``, ``postprocess_detections``) is torchvision's, inherited.
+The box head's sampling and ``fastrcnn_loss`` are torchvision's, inherited; lab 05's pieces (see
+:mod:`~course_utils.models.detection.parts`) replace its matcher, box coder and RoIAligns, and the
+per-class NMS of ``postprocess_detections``. :func:`with_pieces` also swaps the model's RPN for a
+:class:`~course_utils.models.detection.parts.PieceRPN` (anchors, box coder, matcher, NMS).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.models.detection._utils import BoxCoder, Matcher
 from torchvision.models.detection.roi_heads import (
     RoIHeads,
     fastrcnn_loss,
@@ -36,7 +40,15 @@ from torchvision.models.detection.transform import (
     resize_boxes,
     resize_keypoints,
 )
+from torchvision.ops import boxes as box_ops
 
+from course_utils.models.detection.parts import (
+    PieceBoxCoder,
+    PieceMatcher,
+    PieceRPN,
+    batched_nms_of,
+    swap_pools,
+)
 from course_utils.models.detection.pieces import Pieces
 
 
@@ -63,11 +75,20 @@ def keypoint_loss(keypoint_logits: torch.Tensor, heatmaps: torch.Tensor, valid: 
 class PieceRoIHeads(RoIHeads):
     """torchvision's ``RoIHeads`` whose mask and keypoint branches call ``pieces`` (see the module)."""
 
+    box_coder: BoxCoder
+    proposal_matcher: Matcher
+
     def __init__(self, pieces: Pieces, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if not isinstance(pieces, Pieces):
             raise TypeError(f"pieces must be a Pieces, got {type(pieces).__name__}")
         self.pieces = pieces
+        self.batched_nms = batched_nms_of(pieces)
+        if pieces.encode is not None or pieces.decode is not None:
+            self.box_coder = PieceBoxCoder.like(self.box_coder, pieces)
+        if pieces.match is not None:
+            self.proposal_matcher = PieceMatcher.like(self.proposal_matcher, pieces.match)
+        swap_pools(self, ("box_roi_pool", "mask_roi_pool", "keypoint_roi_pool"), pieces)
 
     @classmethod
     def like(cls, heads: RoIHeads, pieces: Pieces) -> PieceRoIHeads:
@@ -105,6 +126,31 @@ class PieceRoIHeads(RoIHeads):
         heatmaps = torch.cat([h.reshape(-1) for h, _ in pairs])
         valid = torch.cat([v.reshape(-1) for _, v in pairs])
         return keypoint_loss(logits, heatmaps, valid)
+
+    def postprocess_detections(self, class_logits: torch.Tensor, box_regression: torch.Tensor,
+                               proposals: list[torch.Tensor], image_shapes: list[tuple[int, int]]
+                               ) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:
+        """torchvision's: boxes decoded per class and clipped, the background, low scores (``score_thresh``)
+        and empty boxes dropped, then the NMS per class (``self.batched_nms``) and the best
+        ``detections_per_img``. Returns ``(boxes, scores, labels)`` per image."""
+        num_classes = class_logits.shape[-1]
+        per_image = [len(p) for p in proposals]
+        boxes_list = self.box_coder.decode(box_regression, proposals).split(per_image, 0)
+        scores_list = F.softmax(class_logits, -1).split(per_image, 0)
+        all_boxes, all_scores, all_labels = [], [], []
+        for boxes, scores, shape in zip(boxes_list, scores_list, image_shapes):
+            boxes = box_ops.clip_boxes_to_image(boxes, shape)
+            labels = torch.arange(num_classes, device=class_logits.device).view(1, -1).expand_as(scores)
+            boxes, scores, labels = boxes[:, 1:].reshape(-1, 4), scores[:, 1:].reshape(-1), labels[:, 1:].reshape(-1)
+            keep = torch.where(scores > self.score_thresh)[0]
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = self.batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
+            all_boxes.append(boxes[keep])
+            all_scores.append(scores[keep])
+            all_labels.append(labels[keep])
+        return all_boxes, all_scores, all_labels
 
     def forward(self, features: dict[str, torch.Tensor], proposals: list[torch.Tensor],
                 image_shapes: list[tuple[int, int]], targets: list[dict[str, torch.Tensor]] | None = None
@@ -178,12 +224,14 @@ class PieceTransform(GeneralizedRCNNTransform):
 
 
 def with_pieces(model: nn.Module, pieces: Pieces | None, mask_threshold: float = 0.5) -> nn.Module:
-    """``model`` (a torchvision R-CNN) with its ``roi_heads`` and ``transform`` swapped, in place, for
-    :class:`PieceRoIHeads` and :class:`PieceTransform` running ``pieces``; ``None`` leaves it as it is."""
+    """``model`` (a torchvision R-CNN) with its ``rpn``, ``roi_heads`` and ``transform`` swapped, in place, for
+    :class:`~course_utils.models.detection.parts.PieceRPN`, :class:`PieceRoIHeads` and :class:`PieceTransform`
+    running ``pieces`` (same modules, so the same parameters); ``None`` leaves it as it is."""
     if pieces is None:
         return model
     if not isinstance(pieces, Pieces):
         raise TypeError(f"pieces must be a Pieces (see choose_pieces) or None, got {type(pieces).__name__}")
+    model.rpn = PieceRPN.like(model.rpn, pieces)
     model.roi_heads = PieceRoIHeads.like(model.roi_heads, pieces)
     model.transform = PieceTransform.like(model.transform, pieces, mask_threshold)
     return model

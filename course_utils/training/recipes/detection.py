@@ -28,6 +28,7 @@ from course_utils.data.batches import SceneBatches
 from course_utils.data.scenes import SceneConfig, Scenes, render_scenes
 from course_utils.data.yolo import YoloBatches
 from course_utils.models.detection.faster_rcnn import small_faster_rcnn
+from course_utils.models.detection.pieces import Pieces
 from course_utils.models.detection.yolo import TinyYOLO
 from course_utils.ops.yolo import yolo_loss_terms
 from course_utils.training.checkpoints import load_or_train, profile_name, trained_path
@@ -39,7 +40,9 @@ VALIDATION_SEED = 10_000   # lab 05's validation scenes: render_scenes(scenes, r
 
 # Lab 05 (solutions/05_rcnn.ipynb). cpu, measured: 1000 steps in 173 s on 2 quiet cores, box mAP 0.603,
 # mAP50 0.776 on the 128 validation scenes (again 0.603 / 0.776 in bench/detection.py, 140 s at load 1.2-1.7).
-# Stride-4 features (out_stride 4), anchors scaled with the scenes.
+# Stride-4 features (out_stride 4), anchors scaled with the scenes. The notebook trains with the student's anchors,
+# box coder, matcher and NMS (the solution's: a cpu step +14 %, a ci step +61 %, 1 thread at load 8-9) and runs the
+# student's RoIAlign at evaluation only (with it a cpu step is 4.2x torchvision's): bench/RESULTS.md, issue 20.
 @dataclass(frozen=True)
 class FasterRCNNRecipe:
     """Lab 05's Faster R-CNN: its scenes, model, sampling and schedule (``dataclasses.replace(r, steps=100)``
@@ -66,8 +69,10 @@ class FasterRCNNRecipe:
 # scenes; 600 steps in 58.4 s (two notebooks running beside it) reach 0.971 / 0.854. 6000 steps, the
 # value before, would have taken about 9 min alone and 50 min beside the other labs.
 FASTER_RCNN: dict[str, FasterRCNNRecipe] = {
-    "ci": FasterRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=60, lr=4e-3, warmup=10,
-                           n_val=32, pool=256, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
+    # ci: a smoke test; 30 steps and 16 validation scenes since lab 05 trains with the student's NMS (a Python loop
+    # over each image's 600 proposals in the solution: a ci step 1.6x torchvision's), so that ci costs no more
+    "ci": FasterRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=30, lr=4e-3, warmup=5,
+                           n_val=16, pool=256, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
     "cpu": FasterRCNNRecipe(size=96, max_things=3, width=32, depth=2, rep=256, batch=4, steps=1000, lr=4e-3,
                             warmup=50, n_val=128, pool=2048, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
     "gpu": FasterRCNNRecipe(size=128, max_things=4, width=48, depth=3, rep=512, batch=16, steps=600, lr=2e-3,
@@ -114,6 +119,34 @@ YOLO: dict[str, YoloRecipe] = {
                       lr=2e-3, warmup=300, weight_decay=1e-4, n_val=512, pool=None, flip=True),
 }
 
+@dataclass(frozen=True)
+class Measured:
+    """A recipe's training run with the course's own pieces (torchvision's parts in the Faster R-CNN, the
+    course's loss terms in the YOLO): what the labs print beside the figure the student's pieces reach."""
+
+    map_50: float                # on the recipe's validation scenes
+    map: float
+    seconds: float               # training time
+    where: str                   # the machine and its load
+
+    def line(self) -> str:
+        """``"mAP50 0.776, mAP 0.603 in 173 s (2 CPU cores, quiet)"``."""
+        return f"mAP50 {self.map_50:.3f}, mAP {self.map:.3f} in {self.seconds:.0f} s ({self.where})"
+
+
+# The recipes above with the course's pieces, as the labs print them (None: not measured). cpu: bench/RESULTS.md
+# (bench/detection.py); gpu: lab 05's 600 steps on the H200 (two notebooks running beside it).
+FASTER_RCNN_MEASURED: dict[str, Measured | None] = {
+    "ci": None,
+    "cpu": Measured(0.776, 0.603, 183.8, "2 CPU cores, load 1.4-1.5"),
+    "gpu": Measured(0.971, 0.854, 58.4, "one H200, two notebooks beside it"),
+}
+YOLO_MEASURED: dict[str, Measured | None] = {
+    "ci": None,
+    "cpu": Measured(0.766, 0.508, 34.6, "2 CPU cores, load 1.4-1.6"),
+    "gpu": None,
+}
+
 # rough training times of the Faster R-CNN recipes, for the message printed before training it
 _FASTER_RCNN_TIME = {"ci": "about 5-10 s on 2 CPU cores", "cpu": "about 3 min on 2 CPU cores",
                      "gpu": "about 1 min on an H200"}
@@ -152,10 +185,11 @@ def detector_settings(recipe: FasterRCNNRecipe) -> dict[str, Any]:
             "rpn_batch_size": r.rpn_batch, "box_batch_size": r.box_batch, "box_positive_fraction": 0.5}
 
 
-def build_faster_rcnn(recipe: FasterRCNNRecipe, num_classes: int) -> nn.Module:
-    """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background."""
+def build_faster_rcnn(recipe: FasterRCNNRecipe, num_classes: int, pieces: Pieces | None = None) -> nn.Module:
+    """Lab 05's ``small_faster_rcnn`` with a recipe's model settings; ``num_classes`` counts the background;
+    ``pieces``: the student's functions inside it (see :func:`~course_utils.models.detection.choose_pieces`)."""
     r = _recipe(recipe, FasterRCNNRecipe, "FASTER_RCNN")
-    return small_faster_rcnn(num_classes, r.size, **detector_settings(r))
+    return small_faster_rcnn(num_classes, r.size, pieces=pieces, **detector_settings(r))
 
 
 def build_yolo(recipe: YoloRecipe, num_classes: int) -> TinyYOLO:
@@ -230,9 +264,12 @@ def trained_faster_rcnn(profile: Profile | str, folder: str | Path = "trained", 
 
 __all__ = [
     "FASTER_RCNN",
+    "FASTER_RCNN_MEASURED",
     "VALIDATION_SEED",
     "YOLO",
+    "YOLO_MEASURED",
     "FasterRCNNRecipe",
+    "Measured",
     "YoloRecipe",
     "build_faster_rcnn",
     "build_yolo",
