@@ -1,11 +1,14 @@
 """The autograder students see: verdicts for right and wrong functions."""
 
+import importlib
+
 import pytest
 import torch
 from _student import as_student
 
 from course_utils import grading
 from course_utils.grading import CheckFailed, check, evaluate, fallback, get_exercise
+from course_utils.grading.check import choose
 from course_utils.ops.kmeans import assign
 
 reference_assign = as_student(assign)  # the course function, as a student would copy it
@@ -116,6 +119,24 @@ def test_fallback_keeps_a_passing_function_and_replaces_a_failing_one(capsys):
 
     assert fallback("01.assign", stub) is assign
     assert "Using the reference solution for 01.assign" in capsys.readouterr().out
+
+
+def test_choose_on_what_fallback_handed_back_names_the_students_failure(capsys, monkeypatch):
+    """A lab's ``f = fallback(id, f)`` then ``choose(id, f)`` (lab 07's pieces table): the reference came from
+    the fallback, so the verdict is the student's failing check, not "this is the course's own function"."""
+    monkeypatch.delenv("COURSE_STRICT", raising=False)
+    monkeypatch.setattr(importlib.import_module("course_utils.grading.check"), "_RECORDED", {})
+
+    def stub(x, centres):
+        raise NotImplementedError()
+
+    assert choose("01.assign", assign)[1].status == "reference"   # no fallback yet: the reference as such
+    replaced = fallback("01.assign", stub)
+    chosen, result = choose("01.assign", replaced)
+    assert chosen is assign and result.status == "not_implemented" and not result.passed
+    assert fallback("01.assign", good) is good                            # fixed: the memory is cleared
+    assert choose("01.assign", assign)[1].status == "reference"
+    capsys.readouterr()
 
 
 def test_hidden_seeds_change_the_random_cases():

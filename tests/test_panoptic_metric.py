@@ -14,6 +14,7 @@ from torchmetrics.detection import PanopticQuality
 from course_utils.evaluation.panoptic import (
     VOID,
     PanopticStats,
+    _segments,
     panoptic_quality,
     panoptic_stats,
     segment_errors,
@@ -134,6 +135,34 @@ def test_stuff_instance_ids_are_ignored_thing_instance_ids_are_arbitrary():
     pred[0, 0, 1], pred[2, 3, 1] = 7, 3                   # sky pixels with instance ids
     pred[pred[..., 0] == CIRCLE] = torch.tensor([CIRCLE, 42])
     assert panoptic_quality(pred, target, THINGS, STUFFS)["pq"] == 1.0
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_segments_are_what_unique_over_rows_gives(seed):
+    """The fast segment listing equals ``torch.unique(dim=0)`` (keys, their order, the inverse), with small
+    ids, negative ids and ids near int64's limits (the ranked fallback)."""
+    g = torch.Generator().manual_seed(seed)
+    n = int(torch.randint(1, 300, (1,), generator=g))
+    pools = [torch.arange(-3, 6), torch.tensor([VOID, 0, 7, 2**40, -2**40]),
+             torch.tensor([0, 1, 2**62, -2**63, 2**63 - 1])]
+    cat = pools[seed % 3][torch.randint(0, len(pools[seed % 3]), (n,), generator=g)]
+    inst = pools[(seed // 3) % 3][torch.randint(0, len(pools[(seed // 3) % 3]), (n,), generator=g)]
+    keys, index = _segments(cat, inst)
+    expected_keys, expected_index = torch.unique(torch.stack([cat, inst], 1), dim=0, return_inverse=True)
+    assert torch.equal(keys, expected_keys) and torch.equal(index, expected_index)
+
+
+def test_huge_thing_instance_ids_change_nothing():
+    g = torch.Generator().manual_seed(5)
+    pred, target = random_panoptic_pair(g, 12, 10)
+    assert pred[..., 1].min() >= 0 and target[..., 1].max() < 1000
+    huge_pred, huge_target = pred.clone(), target.clone()     # the same segments, ids spread over int64
+    odd = pred[..., 1] % 2 == 1
+    huge_pred[..., 1] = torch.where(odd, pred[..., 1] + 2**62, pred[..., 1] - 2**63)
+    odd = target[..., 1] % 2 == 1
+    huge_target[..., 1] = torch.where(odd, -target[..., 1] - 2**62, 2**63 - 1 - target[..., 1])
+    assert_same(panoptic_quality(huge_pred, huge_target, THINGS, STUFFS),
+                panoptic_quality(pred, target, THINGS, STUFFS))
 
 
 def test_several_images_are_accumulated_not_averaged():

@@ -141,6 +141,26 @@ def _normalised(panoptic: torch.Tensor, things: torch.Tensor,
     return torch.where(void, VOID, cat), torch.where(void | is_stuff, 0, inst)
 
 
+def _segments(cat: torch.Tensor, inst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat ``N`` category and instance ids -> ``S x 2`` segment keys (category, instance) and the ``N``
+    pixels' segment indices: what ``torch.unique(torch.stack([cat, inst], 1), dim=0, return_inverse=True)``
+    gives (keys in the same lexicographic order), without its ``dim=0`` path, which was nine tenths of this
+    metric's time. One 1-D ``unique`` runs on ``category * span + instance`` (offsets from the minima, span
+    the instance ids' range); where that product could pass int64's limit (ids near it), each column is
+    ranked first (ranks below ``N``)."""
+    if cat.numel() == 0:
+        return torch.zeros(0, 2, dtype=torch.int64), torch.zeros(0, dtype=torch.int64)
+    cat_low, inst_low = int(cat.min()), int(inst.min())
+    cat_span, inst_span = int(cat.max()) - cat_low + 1, int(inst.max()) - inst_low + 1
+    if cat_span * inst_span < 2**62:
+        codes, index = torch.unique((cat - cat_low) * inst_span + (inst - inst_low), return_inverse=True)
+        return torch.stack([codes // inst_span + cat_low, codes % inst_span + inst_low], 1), index
+    cats, cat_rank = torch.unique(cat, return_inverse=True)
+    insts, inst_rank = torch.unique(inst, return_inverse=True)
+    codes, index = torch.unique(cat_rank * len(insts) + inst_rank, return_inverse=True)
+    return torch.stack([cats[codes // len(insts)], insts[codes % len(insts)]], 1), index
+
+
 def image_segments(pred: torch.Tensor, target: torch.Tensor, things: tuple[int, ...], stuffs: tuple[int, ...],
                    crowd: bool = False) -> ImageSegments:
     """Segments, intersections and COCO's matching of one checked image (``H x W x 2`` int64 each)."""
@@ -148,8 +168,8 @@ def image_segments(pred: torch.Tensor, target: torch.Tensor, things: tuple[int, 
     th, st = torch.tensor(things, dtype=torch.int64), torch.tensor(stuffs, dtype=torch.int64)
     tc, ti = _normalised(target, th, st)
     pc, pi = _normalised(pred, th, st)
-    g_keys, g_index = torch.unique(torch.stack([tc, ti], 1), dim=0, return_inverse=True)
-    p_keys, p_index = torch.unique(torch.stack([pc, pi], 1), dim=0, return_inverse=True)
+    g_keys, g_index = _segments(tc, ti)
+    p_keys, p_index = _segments(pc, pi)
     n_g, n_p = len(g_keys), len(p_keys)
     inter = torch.bincount(g_index * n_p + p_index, minlength=n_g * n_p).reshape(n_g, n_p)
     g_cat, p_cat = g_keys[:, 0], p_keys[:, 0]

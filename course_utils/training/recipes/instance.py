@@ -69,15 +69,21 @@ class KeypointRCNNRecipe(HeadsRecipe):
     keypoint_sampling_ratio: int = 2
 
 
-# Lab 07, Mask R-CNN (bench/instance.py). PROVISIONAL: being measured.
+# Lab 07, Mask R-CNN (bench/instance.py).
 MASK_RCNN: dict[str, MaskRCNNRecipe] = {
     # ci: a smoke test of lab 07's notebook (no quality target). Measured (2 shared cores, load 5-8): with 60 steps and
     # 32 validation scenes here and in KEYPOINT_RCNN["ci"] the notebook cost 118 s of CPU time (user + sys), its two
     # trainings 70 % of its wall time; with 20 steps and 16 scenes, 66 s. One step: 0.46 s CPU (1 thread).
     "ci": MaskRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=20, lr=4e-3, warmup=5,
                          n_val=16, pool=256, anchors=(12, 24, 48), rpn_batch=64, box_batch=64, mask_layers=(32, 32)),
-    "cpu": MaskRCNNRecipe(size=96, max_things=3, width=32, depth=2, rep=256, batch=4, steps=1000, lr=4e-3,
-                          warmup=50, n_val=128, pool=2048, anchors=(12, 24, 48), rpn_batch=64, box_batch=64),
+    # cpu (bench/instance.py, 2026-12-04, 2 cores shared at load 8-32; see bench/RESULTS.md): lab 05's recipe with
+    # the mask head cost 1.15 s of CPU per step (1 thread), RoIAlign's backward pass a third of it; this one 0.29 s:
+    # a 16-wide backbone reduced to 32 channels, 1 RoIAlign sample per bin, 32 RoIs per image, a (32, 32) mask head.
+    # 1000 steps (355 s of CPU for the run): mask mAP50 0.785, mask mAP 0.538, box mAP50 0.797 (step 500: 0.542);
+    # the 0.85 target is not reached (lr 8e-3 was worse: 0.447 at step 500).
+    "cpu": MaskRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=1000, lr=4e-3,
+                          warmup=50, n_val=128, pool=2048, anchors=(12, 24, 48), rpn_batch=64, box_batch=32,
+                          mask_layers=(32, 32), out_channels=32, sampling_ratio=1, mask_sampling_ratio=1),
     # unmeasured (no GPU lent to this task): lab 05's gpu Faster R-CNN recipe with a wider mask head
     "gpu": MaskRCNNRecipe(size=128, max_things=4, width=48, depth=3, rep=512, batch=16, steps=6000, lr=2e-3,
                           warmup=300, n_val=512, pool=None, anchors=(16, 32, 64), rpn_batch=128, box_batch=128,
@@ -87,22 +93,22 @@ MASK_RCNN: dict[str, MaskRCNNRecipe] = {
 # Lab 07, keypoint R-CNN on stick figures (bench/instance.py). PROVISIONAL: being measured.
 KEYPOINT_RCNN: dict[str, KeypointRCNNRecipe] = {
     # ci: 60 steps took 123 s of the ci notebook's 294 s wall time (load 5.6), more than the Mask R-CNN's 80 s: 20 steps
-    # (0.42 s CPU per step, 1 thread). cpu: 1.14 s CPU per step (the Mask R-CNN's cpu recipe 0.87 s): 600 + 1000 steps
-    # are well over lab 07's 5-minute goal; to be cut when measured (bench/instance.py).
+    # (0.42 s CPU per step, 1 thread). cpu: cut like the Mask R-CNN's (1.62 -> 0.41 s CPU per step, 1 thread, load
+    # 8-10) and to 300 steps, about 2 min of CPU time: OKS AP 0.536, AP50 0.790 on 128 unseen figure scenes.
     "ci": KeypointRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=20, lr=4e-3,
                              warmup=5, n_val=16, pool=256, anchors=(24, 48, 72), rpn_batch=64, box_batch=64,
                              keypoint_layers=(32, 32)),
-    "cpu": KeypointRCNNRecipe(size=96, max_things=3, width=32, depth=2, rep=256, batch=4, steps=600, lr=4e-3,
-                              warmup=50, n_val=128, pool=2048, anchors=(24, 48, 72), rpn_batch=64, box_batch=64),
+    "cpu": KeypointRCNNRecipe(size=96, max_things=3, width=16, depth=2, rep=128, batch=4, steps=300, lr=4e-3,
+                              warmup=30, n_val=128, pool=2048, anchors=(24, 48, 72), rpn_batch=64, box_batch=32,
+                              keypoint_layers=(32, 32, 32, 32), out_channels=32, sampling_ratio=1,
+                              keypoint_sampling_ratio=1),
     "gpu": KeypointRCNNRecipe(size=128, max_things=4, width=48, depth=3, rep=512, batch=16, steps=6000, lr=2e-3,
                               warmup=300, n_val=512, pool=None, anchors=(32, 64, 96), rpn_batch=128, box_batch=128,
                               keypoint_layers=(128, 128, 128, 128)),
 }
 
-# measured 2026-12-04 (one thread, load 5-11): 0.46 s (ci) and 0.87 s (cpu) of CPU time per Mask R-CNN step, so
-# the cpu recipe's 1000 steps need about 15 min of CPU time: not yet cut to the few minutes lab 07 promises.
-_MASK_RCNN_TIME = {"ci": "about 10 s on 2 CPU cores", "cpu": "about 15 min of CPU time (not yet cut to size)",
-                   "gpu": "unmeasured"}
+# measured 2026-12-04 (one thread, load 5-11): 0.46 s (ci) and 0.29 s (cpu) of CPU time per Mask R-CNN step
+_MASK_RCNN_TIME = {"ci": "about 10 s on 2 CPU cores", "cpu": "about 5 min of CPU time", "gpu": "unmeasured"}
 
 
 def _heads_settings(r: HeadsRecipe) -> dict:
