@@ -385,10 +385,10 @@ def test_the_reference_passes_its_check_in_strict_mode_quickly(exercise, monkeyp
     student = as_student(exercise.reference, exercise.function)
     check(exercise.id, student)                          # imports and warm-up; raises CheckFailed if it fails
     assert "PASSED" in capsys.readouterr().out
-    tick = time.perf_counter()
+    tick = time.process_time()   # CPU seconds (one torch thread): what the check costs, whatever the load
     for seed in (1, 271828):
         check(exercise.id, student, seed)
-    assert time.perf_counter() - tick < 2.0
+    assert time.process_time() - tick < 2.0
     with pytest.raises(CheckFailed):
         check(exercise.id, lambda *args, **kwargs: None)
 

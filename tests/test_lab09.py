@@ -354,7 +354,7 @@ def test_every_exercise_has_two_probes():
 def test_every_check_takes_under_a_second(exercise):
     student = as_student(exercise.reference, exercise.function)
     evaluate(exercise.id, student)            # imports and warm-up
-    tick = time.perf_counter()
+    tick = time.process_time()   # CPU seconds (one torch thread): what the check costs, whatever the load
     result = evaluate(exercise.id, student, 271828)
     assert result.passed, result.message
-    assert time.perf_counter() - tick < 1.0
+    assert time.process_time() - tick < 1.0
