@@ -17,7 +17,8 @@ SCORES = torch.tensor([0.9, 0.8, 0.7])
 
 
 def exercise(reference, off_limits=(), allowed=()):
-    return Exercise("99.probe", "a test exercise", reference, lambda g: [Case((BOXES, BOXES))], "fn",
+    return Exercise("99.probe", title="a test exercise", reference=reference, cases=lambda g: [Case((BOXES, BOXES))],
+    function="fn",
                     off_limits=off_limits, allowed=allowed)
 
 

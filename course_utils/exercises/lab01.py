@@ -88,7 +88,8 @@ def _assign_verify(case: Case, got: object, expected: torch.Tensor) -> str | Non
 
 
 ASSIGN = Exercise(
-    "01.assign", "nearest centre for each point", kmeans.assign, _assign_cases, verify=_assign_verify,
+    "01.assign", title="nearest centre for each point", reference=kmeans.assign, cases=_assign_cases,
+    verify=_assign_verify,
     hint="compute the N x K matrix of squared distances (broadcast x[:, None, :] - centres[None, :, :]) "
          "and take argmin over the centres (dim=1).",
     function="assign",
@@ -117,8 +118,9 @@ def _update_cases(g: torch.Generator) -> list[Case]:
 
 
 UPDATE = Exercise(
-    "01.update", "centre = mean of its points; an empty cluster keeps its centre", kmeans.update_centres,
-    _update_cases,
+    "01.update", title="centre = mean of its points; an empty cluster keeps its centre",
+    reference=kmeans.update_centres,
+    cases=_update_cases,
     hint="sum the points of each cluster (index_add_ or a loop over k), divide by the counts "
          "(torch.bincount(labels, minlength=k)), and keep the old centre where the count is 0.",
     function="update_centres",
@@ -227,7 +229,7 @@ def _init_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
 
 
 INIT = Exercise(
-    "01.init", "k-means++ seeding", kmeans.kmeans_plus_plus, _init_cases, verify=_init_verify,
+    "01.init", title="k-means++ seeding", reference=kmeans.kmeans_plus_plus, cases=_init_cases, verify=_init_verify,
     hint="first centre: x[torch.randint(N, (1,), generator=generator)]; then repeat: d2 = squared distance "
          "of every point to its nearest chosen centre, idx = torch.multinomial(d2, 1, generator=generator).",
     function="kmeans_plus_plus",
@@ -315,7 +317,8 @@ def _kmeans_verify(case: Case, got: object, expected: kmeans.KMeansResult) -> st
 
 
 KMEANS = Exercise(
-    "01.kmeans", "Lloyd's loop with tolerance, max_iter and inertia", kmeans.kmeans, _kmeans_cases,
+    "01.kmeans", title="Lloyd's loop with tolerance, max_iter and inertia", reference=kmeans.kmeans,
+    cases=_kmeans_cases,
     verify=_kmeans_verify,
     hint="loop: labels = assign(x, centres); new = update_centres(x, labels, centres); shift = "
          "((new - centres)**2).sum(); "
@@ -360,7 +363,8 @@ def _features_cases(g: torch.Generator) -> list[Case]:
 
 
 FEATURES = Exercise(
-    "01.features", "pixel features: intensity / RGB (+ x, y)", features.pixel_features, _features_cases,
+    "01.features", title="pixel features: intensity / RGB (+ x, y)", reference=features.pixel_features,
+    cases=_features_cases,
     tolerance=SUMS,
     hint="rows are pixels in row-major order: image.reshape(C, -1).T; grey = 0.2125 R + 0.7154 G + 0.0721 B; "
          "x = col / (W - 1), y = row / (H - 1) from torch.meshgrid(..., indexing='ij').",
@@ -387,7 +391,8 @@ def _match_cases(g: torch.Generator) -> list[Case]:
 
 
 MATCH = Exercise(
-    "01.match", "map each cluster to its majority class", segmentation.match_clusters, _match_cases,
+    "01.match", title="map each cluster to its majority class", reference=segmentation.match_clusters,
+    cases=_match_cases,
     hint="count pixels per (cluster, class) pair, e.g. torch.bincount(clusters * num_classes + target, "
          "minlength=k * num_classes).reshape(k, num_classes), then argmax over classes.",
     function="match_clusters",
@@ -426,7 +431,7 @@ def _miou_cases(g: torch.Generator) -> list[Case]:
 
 
 MIOU = Exercise(
-    "01.miou", "mean intersection over union", _miou_reference, _miou_cases, tolerance=TIGHT,
+    "01.miou", title="mean intersection over union", reference=_miou_reference, cases=_miou_cases, tolerance=TIGHT,
     hint="for each class c: inter = ((pred == c) & (target == c)).sum(), union = ((pred == c) | (target == c)).sum(); "
          "average inter / union over the classes with union > 0; return a Python float.",
     function="mean_iou",

@@ -85,8 +85,9 @@ def _convolutionize_verify(case: Case, got: object, expected: nn.Conv2d) -> str 
 
 
 CONVOLUTIONIZE = Exercise(
-    "02.convolutionize", "a Linear head on flattened patches -> the equivalent Conv2d", dense.convolutionize,
-    _convolutionize_cases, verify=_convolutionize_verify,
+    "02.convolutionize", title="a Linear head on flattened patches -> the equivalent Conv2d",
+    reference=dense.convolutionize,
+    cases=_convolutionize_cases, verify=_convolutionize_verify,
     hint="nn.Conv2d(in_channels, linear.out_features, kernel_size, bias=linear.bias is not None); copy "
          "linear.weight.reshape(out_features, in_channels, kh, kw) into conv.weight (under torch.no_grad()) "
          "and the bias too. flatten() orders the values channel, row, column - the same as a conv weight.",
@@ -116,7 +117,8 @@ def _rf_verify(case: Case, got: object, expected: rf.ReceptiveField) -> str | No
 
 
 RECEPTIVE_FIELD = Exercise(
-    "02.receptive_field", "receptive field (size, jump, start) of a stack of layers", rf.receptive_field, _rf_cases,
+    "02.receptive_field", title="receptive field (size, jump, start) of a stack of layers",
+    reference=rf.receptive_field, cases=_rf_cases,
     verify=_rf_verify,
     hint="start with size r = 1, jump j = 1, start s = 0.0; for each (k, stride, p, d): span = d*(k-1) + 1; "
          "r += (span-1)*j; s += ((span-1)/2 - p)*j; j *= stride. Update s and r before j.",
@@ -163,7 +165,7 @@ def _ce_cases(g: torch.Generator) -> list[Case]:
 
 
 PIXEL_CE = Exercise(
-    "02.pixel_ce", "per-pixel cross-entropy with an ignore index", _ce_reference, _ce_cases,
+    "02.pixel_ce", title="per-pixel cross-entropy with an ignore index", reference=_ce_reference, cases=_ce_cases,
     tolerance=SUMS,
     hint="logp = logits.log_softmax(1); valid = target != ignore_index; pick -logp at the target class "
          "with gather (use target.where(valid, 0) so ignored pixels index a real class), then average "
@@ -205,7 +207,8 @@ def _confusion_cases(g: torch.Generator) -> list[Case]:
 
 
 CONFUSION = Exercise(
-    "02.confusion", "confusion matrix cm[true, predicted]", segmentation.confusion_matrix, _confusion_cases,
+    "02.confusion", title="confusion matrix cm[true, predicted]", reference=segmentation.confusion_matrix,
+    cases=_confusion_cases,
     hint="flatten both; drop pixels whose target is ignore_index; then "
          "torch.bincount(target * num_classes + pred, minlength=num_classes**2).reshape(num_classes, num_classes).",
     function="confusion_matrix",
@@ -254,7 +257,8 @@ def _iou_verify(case: Case, got: object, expected: tuple) -> str | None:
 
 
 IOU = Exercise(
-    "02.iou", "pixel accuracy, per-class IoU and mIoU from a confusion matrix", _iou_reference, _iou_cases,
+    "02.iou", title="pixel accuracy, per-class IoU and mIoU from a confusion matrix", reference=_iou_reference,
+    cases=_iou_cases,
     verify=_iou_verify,
     hint="tp = cm.diagonal(); pixel accuracy = tp.sum() / cm.sum(); union = cm.sum(0) + cm.sum(1) - tp; "
          "iou = tp / union where union > 0, else nan; miou = mean of the non-nan IoUs (iou[~iou.isnan()]).",

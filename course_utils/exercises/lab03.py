@@ -92,7 +92,7 @@ def _scale_cases(g: torch.Generator) -> list[Case]:
 
 
 NEAREST = Exercise(
-    "03.nearest", "nearest-neighbour upsampling", nearest_reference, _scale_cases,
+    "03.nearest", title="nearest-neighbour upsampling", reference=nearest_reference, cases=_scale_cases,
     hint="output pixel (i, j) copies input pixel (i // s, j // s): x.repeat_interleave(s, dim=2) does it for rows.",
     function="nearest_upsample", verify=new_tensor(what="F.interpolate"),
     off_limits=INTERPOLATE,
@@ -100,8 +100,8 @@ NEAREST = Exercise(
 )
 
 BED_OF_NAILS = Exercise(
-    "03.bed_of_nails", "bed of nails: value at the top-left of each block, zeros elsewhere",
-    upsampling.bed_of_nails, _scale_cases,
+    "03.bed_of_nails", title="bed of nails: value at the top-left of each block, zeros elsewhere",
+    reference=upsampling.bed_of_nails, cases=_scale_cases,
     hint="start from zeros of shape N x C x sH x sW (x.new_zeros: x's dtype) and assign x to out[:, :, ::s, ::s].",
     function="bed_of_nails", verify=new_tensor(what="every upsampler"),
     off_limits=INTERPOLATE + TRANSPOSED + ("torch.nn.functional.max_unpool2d",),
@@ -148,7 +148,8 @@ def _max_unpool_cases(g: torch.Generator) -> list[Case]:
 
 
 MAX_UNPOOL = Exercise(
-    "03.max_unpool", "max unpooling with the indices from max pooling", max_unpool_reference, _max_unpool_cases,
+    "03.max_unpool", title="max unpooling with the indices from max pooling", reference=max_unpool_reference,
+    cases=_max_unpool_cases,
     hint="indices are flat positions row * W + col within each H x W channel: make zeros N x C x (H*W), "
          "scatter x into them along the last dim with scatter(2, indices.flatten(2), x.flatten(2)), reshape.",
     function="max_unpool",
@@ -190,7 +191,8 @@ def _bilinear_cases(g: torch.Generator) -> list[Case]:
 
 
 BILINEAR = Exercise(
-    "03.bilinear", "bilinear interpolation (both align_corners conventions)", bilinear_reference, _bilinear_cases,
+    "03.bilinear", title="bilinear interpolation (both align_corners conventions)", reference=bilinear_reference,
+    cases=_bilinear_cases,
     tolerance=ACCUMULATED,
     hint="per axis: source coordinate src = dst * (n_in - 1) / (n_out - 1) (align_corners=True; 0 if n_out == 1) "
          "or (dst + 0.5) * n_in / n_out - 0.5 clamped at 0 (False); i0 = floor(src) (at most n_in - 1), "
@@ -223,8 +225,8 @@ def _output_size_cases(g: torch.Generator) -> list[Case]:
 
 
 OUTPUT_SIZE = Exercise(
-    "03.output_size", "output size of a transposed convolution", upsampling.conv_transpose_output_size,
-    _output_size_cases, tolerance=EXACT,
+    "03.output_size", title="output size of a transposed convolution", reference=upsampling.conv_transpose_output_size,
+    cases=_output_size_cases, tolerance=EXACT,
     hint="the copies of the filter start stride apart: the last starts at (n - 1) * stride and is kernel_size "
          "long; then padding trims p at each end and output_padding adds op at the end.",
     function="conv_transpose_output_size",
@@ -285,8 +287,8 @@ def _sums_verify(case: Case, got: object, expected: torch.Tensor) -> str | None:
 
 
 CONV_TRANSPOSE2D = Exercise(
-    "03.conv_transpose2d", "2-D transposed convolution (batches, channels, stride, padding)",
-    conv_transpose2d_reference, _conv_transpose_cases, tolerance=ACCUMULATED, verify=_sums_verify,
+    "03.conv_transpose2d", title="2-D transposed convolution (batches, channels, stride, padding)",
+    reference=conv_transpose2d_reference, cases=_conv_transpose_cases, tolerance=ACCUMULATED, verify=_sums_verify,
     hint="build the untrimmed result of size (H-1)*s + k (+ room for output_padding); for each input pixel (i, j) "
          "add the copy x[:, :, i, j] weighted filter (einsum('nc,cdkl->ndkl', ...)) at rows i*s .. i*s+k-1, "
          "columns j*s .. j*s+k-1; then keep rows/cols padding .. padding + H' - 1, and add the bias.",

@@ -48,8 +48,9 @@ def _conv1d_matrix_cases(g: torch.Generator) -> list[Case]:
 
 
 CONV1D_MATRIX = Exercise(
-    "04.conv1d_matrix", "the matrix of a 1-D convolution (on the padded input)", conv_matrix.conv1d_matrix,
-    _conv1d_matrix_cases, tolerance=EXACT,
+    "04.conv1d_matrix", title="the matrix of a 1-D convolution (on the padded input)",
+    reference=conv_matrix.conv1d_matrix,
+    cases=_conv1d_matrix_cases, tolerance=EXACT,
     hint="n_out = (n + 2p - k) // s + 1 rows and n + 2p columns; row i holds the kernel from column i * s: "
          "X[i, i*s : i*s + k] = weight.",
     function="conv1d_matrix",
@@ -98,7 +99,8 @@ def _conv_transpose1d_cases(g: torch.Generator) -> list[Case]:
 
 
 CONV_TRANSPOSE1D = Exercise(
-    "04.conv_transpose1d", "transposed convolution as X.T @ a", conv_transpose1d_reference, _conv_transpose1d_cases,
+    "04.conv_transpose1d", title="transposed convolution as X.T @ a", reference=conv_transpose1d_reference,
+    cases=_conv_transpose1d_cases,
     tolerance=ACCUMULATED,
     hint="the result has n = (m-1)*s - 2p + k + output_padding values; X = conv1d_matrix(weight, n, s, p) maps "
          "length n to length m; X.T @ a has n + 2p values (padded coordinates): drop p at each end.",
@@ -132,8 +134,8 @@ def _conv2d_matrix_cases(g: torch.Generator) -> list[Case]:
 
 
 CONV2D_MATRIX = Exercise(
-    "04.conv2d_matrix", "the unrolled matrix of a 2-D convolution", conv_matrix.conv2d_matrix,
-    _conv2d_matrix_cases, tolerance=EXACT,
+    "04.conv2d_matrix", title="the unrolled matrix of a 2-D convolution", reference=conv_matrix.conv2d_matrix,
+    cases=_conv2d_matrix_cases, tolerance=EXACT,
     hint="row (o, r, c) = o*H'*W' + r*W' + c; column (i, y, x) = i*H*W + y*W + x. Output pixel (r, c) of channel o "
          "sees input (i, r*s + di - p, c*s + dj - p) with weight[o, i, di, dj]: skip positions outside the image "
          "(they are padding zeros).",
@@ -194,7 +196,8 @@ def _vjp_cases(g: torch.Generator) -> list[Case]:
 
 
 VJP = Exercise(
-    "04.vjp", "the vector-Jacobian product of a convolution, with autograd", conv2d_vjp_reference, _vjp_cases,
+    "04.vjp", title="the vector-Jacobian product of a convolution, with autograd", reference=conv2d_vjp_reference,
+    cases=_vjp_cases,
     tolerance=ACCUMULATED,
     hint="x = torch.zeros(N, C_in, H, W, requires_grad=True) (any x: the convolution is linear); "
          "y = F.conv2d(x, weight, stride=stride, padding=padding); torch.autograd.grad(y, x, grad_outputs=a)[0].",
@@ -249,8 +252,8 @@ def _zero_insertion_cases(g: torch.Generator) -> list[Case]:
 
 
 ZERO_INSERTION = Exercise(
-    "04.zero_insertion", "transposed convolution = zero insertion + ordinary convolution",
-    zero_insertion_reference, _zero_insertion_cases, tolerance=ACCUMULATED,
+    "04.zero_insertion", title="transposed convolution = zero insertion + ordinary convolution",
+    reference=zero_insertion_reference, cases=_zero_insertion_cases, tolerance=ACCUMULATED,
     hint="1) put x on a grid (H-1)*s + 1 wide with s - 1 zeros between values (z[..., ::s, ::s] = x); "
          "2) pad k - 1 - p on each side, plus output_padding at the bottom and right; "
          "3) F.conv2d with weight.flip(2, 3).transpose(0, 1) (flipped, and C_in/C_out swapped).",

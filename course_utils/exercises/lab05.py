@@ -79,7 +79,7 @@ def _iou_cases(g: torch.Generator) -> list[Case]:
 
 
 BOX_IOU = Exercise(
-    "05.box_iou", "pairwise IoU of two sets of XYXY boxes", _boxes.box_iou, _iou_cases,
+    "05.box_iou", title="pairwise IoU of two sets of XYXY boxes", reference=_boxes.box_iou, cases=_iou_cases,
     hint="broadcast boxes1[:, None, :] against boxes2[None, :, :]: the intersection runs from the max of the "
          "top-left corners to the min of the bottom-right ones, its width and height clamped at 0; "
          "union = area1[:, None] + area2[None, :] - intersection; IoU 0 where the union is 0.",
@@ -139,7 +139,8 @@ def _roi_pool_cases(g: torch.Generator) -> list[Case]:
 
 
 ROI_POOL = Exercise(
-    "05.roi_pool", "RoI max pooling (Fast R-CNN) of boxes to a fixed grid", _roi.roi_pool, _roi_pool_cases,
+    "05.roi_pool", title="RoI max pooling (Fast R-CNN) of boxes to a fixed grid", reference=_roi.roi_pool,
+    cases=_roi_pool_cases,
     hint="per box: x1, y1, x2, y2 = round(coordinate * spatial_scale) (halves away from 0: floor(v + 0.5) for v >= 0); "
          "roi_w = max(x2 - x1 + 1, 1), likewise roi_h; bin (i, j) covers rows floor(i * roi_h / PH) + y1 .. "
          "ceil((i + 1) * roi_h / PH) + y1 (end excluded), columns likewise, clipped to the map; max over the bin, "
@@ -193,7 +194,8 @@ def _roi_align_cases(g: torch.Generator) -> list[Case]:
 
 
 ROI_ALIGN = Exercise(
-    "05.roi_align", "RoIAlign (Mask R-CNN): bilinear samples averaged per bin", _roi.roi_align, _roi_align_cases,
+    "05.roi_align", title="RoIAlign (Mask R-CNN): bilinear samples averaged per bin", reference=_roi.roi_align,
+    cases=_roi_align_cases,
     hint="per box: x1, y1, x2, y2 = coordinate * spatial_scale - (0.5 if aligned else 0); without aligned, width and "
          "height at least 1; bin size = roi_h / PH, roi_w / PW; n = sampling_ratio if > 0 else ceil(bin size) per "
          "side; sample y = y1 + i * bin_h + (iy + 0.5) * bin_h / n (x likewise); bilinear value with pixel "
@@ -251,8 +253,9 @@ def _anchor_cases(g: torch.Generator) -> list[Case]:
 
 
 ANCHORS = Exercise(
-    "05.anchors", "anchors of a feature grid (torchvision AnchorGenerator's conventions)", anchors_reference,
-    _anchor_cases,
+    "05.anchors", title="anchors of a feature grid (torchvision AnchorGenerator's conventions)",
+    reference=anchors_reference,
+    cases=_anchor_cases,
     hint="base anchors: for each ratio r (= h / w), for each size s: w = s / sqrt(r), h = s * sqrt(r), the box "
          "(-w/2, -h/2, w/2, h/2) rounded with torch.round; then for cell (i, j) add (j * sx, i * sy, j * sx, i * sy); "
          "order: cells row by row, and within a cell the base anchors; a float32 (H * W * A) x 4 tensor.",
@@ -298,8 +301,8 @@ def _encode_cases(g: torch.Generator) -> list[Case]:
 
 
 ENCODE = Exercise(
-    "05.encode", "box regression targets relative to reference boxes (BoxCoder.encode_single)",
-    _coder.encode, _encode_cases,
+    "05.encode", title="box regression targets relative to reference boxes (BoxCoder.encode_single)",
+    reference=_coder.encode, cases=_encode_cases,
     hint="centres and sizes first: w = x2 - x1, cx = x1 + 0.5 * w (same for y, for boxes and references); then "
          "(wx * (cx - cx_a) / w_a, wy * (cy - cy_a) / h_a, ww * log(w / w_a), wh * log(h / h_a)), an N x 4 tensor.",
     function="encode_boxes", tolerance=ACCUMULATED,
@@ -348,8 +351,8 @@ def _decode_cases(g: torch.Generator) -> list[Case]:
 
 
 DECODE = Exercise(
-    "05.decode", "boxes from regression codes and reference boxes (BoxCoder.decode_single)",
-    _coder.decode, _decode_cases,
+    "05.decode", title="boxes from regression codes and reference boxes (BoxCoder.decode_single)",
+    reference=_coder.decode, cases=_decode_cases,
     hint="codes are N x 4K: columns 0::4 are dx, 1::4 dy, 2::4 dw, 3::4 dh; divide by the weights, clamp dw and dh "
          "at most log(1000 / 16); cx = dx * w_a + cx_a, w = exp(dw) * w_a; the box is (cx - w/2, cy - h/2, cx + w/2, "
          "cy + h/2) for each of the K, interleaved back to N x 4K.",
@@ -391,8 +394,8 @@ def _match_cases(g: torch.Generator) -> list[Case]:
 
 
 MATCH = Exercise(
-    "05.match", "match predictions to ground truth with two thresholds (torchvision's Matcher)",
-    _matcher.match, _match_cases,
+    "05.match", title="match predictions to ground truth with two thresholds (torchvision's Matcher)",
+    reference=_matcher.match, cases=_match_cases,
     hint="best, idx = quality.max(dim=0) (per prediction); idx[best < low] = -1; idx[(best >= low) "
          "& (best < high)] = -2; "
          "with low-quality matches, every prediction j with quality[i, j] == quality[i].max() for some i gets back its "
@@ -449,7 +452,7 @@ def _nms_cases(g: torch.Generator) -> list[Case]:
 
 
 NMS = Exercise(
-    "05.nms", "greedy non-maximum suppression", _nms.nms, _nms_cases,
+    "05.nms", title="greedy non-maximum suppression", reference=_nms.nms, cases=_nms_cases,
     hint="order = torch.sort(scores, descending=True, stable=True).indices; walk the order, keep a box unless a kept "
          "box overlaps it with IoU > iou_threshold; return the kept indices (int64, into the original "
          "boxes) in visiting order.",
@@ -488,7 +491,8 @@ def _batched_nms_cases(g: torch.Generator) -> list[Case]:
 
 
 BATCHED_NMS = Exercise(
-    "05.batched_nms", "non-maximum suppression within each class", _nms.batched_nms, _batched_nms_cases,
+    "05.batched_nms", title="non-maximum suppression within each class", reference=_nms.batched_nms,
+    cases=_batched_nms_cases,
     hint="boxes of different classes must never suppress each other: run your nms per class (or on boxes shifted "
          "apart by class: boxes + idxs[:, None] * (boxes.max() + 1)), then list all kept indices by decreasing "
          "score, equal scores in input order.",
@@ -592,8 +596,8 @@ def _ap_verify(case: Case, got: object, expected: dict[str, float]) -> str | Non
 
 
 AVERAGE_PRECISION = Exercise(
-    "05.average_precision", "COCO box AP (101 recall points, IoU .50:.05:.95, max detections)",
-    _detection.coco_map, _ap_cases, verify=_ap_verify,
+    "05.average_precision", title="COCO box AP (101 recall points, IoU .50:.05:.95, max detections)",
+    reference=_detection.coco_map, cases=_ap_cases, verify=_ap_verify,
     hint="per class: per image, detections by score (stable sort), the first max_dets; for each IoU threshold in "
          "np.linspace(0.5, 0.95, 10) each detection takes the free ground truth it overlaps most with IoU >= t; "
          "then all images' detections by score (stable), precision = TP / rank, made monotone from the right, read at "

@@ -89,8 +89,8 @@ def _encode_cases(g: torch.Generator) -> list[Case]:
 
 
 ENCODE_TARGETS = Exercise(
-    "06.encode_targets", "the YOLOv1 target of one image: S x S x (5 + C), the centre's cell responsible",
-    _yolo.encode_targets, _encode_cases,
+    "06.encode_targets", title="the YOLOv1 target of one image: S x S x (5 + C), the centre's cell responsible",
+    reference=_yolo.encode_targets, cases=_encode_cases,
     hint="image_size is (H, W) (one int: square); for each box in order: cx = (x1 + x2) / 2, cy = (y1 + y2) / 2; "
          "col = min(floor(cx * S / W), S - 1), row = min(floor(cy * S / H), S - 1); skip it if target[row, col, 4] is "
          "already 1 (the first object keeps the cell); else target[row, col, :5] = (cx * S / W - "
@@ -198,8 +198,8 @@ def _loss_cases(g: torch.Generator) -> list[Case]:
 
 
 YOLO_LOSS = Exercise(
-    "06.yolo_loss", "the YOLOv1 loss (Redmon et al. 2016, eq. 3): coord, object, no-object and class terms",
-    _yolo.yolo_loss, _loss_cases,
+    "06.yolo_loss", title="the YOLOv1 loss (Redmon et al. 2016, eq. 3): coord, object, no-object and class terms",
+    reference=_yolo.yolo_loss, cases=_loss_cases,
     hint="B = (pred.shape[-1] - C) // 5 with C = target.shape[-1] - 5; boxes = pred[..., :5B].reshape(N, S, S, B, 5). "
          "Under torch.no_grad(): the IoU of each predictor's box with the cell's target box, both placed in the cell "
          "(centre ((col + x) / S, (row + y) / S), size (w, h) clamped at 0); in cells with target[..., 4] == 1 the "
@@ -334,8 +334,8 @@ def _decode_verify(case: Case, got: object, expected: dict[str, torch.Tensor]) -
 
 
 DECODE = Exercise(
-    "06.decode", "one image's S x S x (5B + C) predictions to boxes, class-specific scores, NMS per class",
-    _yolo.decode, _decode_cases, verify=_decode_verify,
+    "06.decode", title="one image's S x S x (5B + C) predictions to boxes, class-specific scores, NMS per class",
+    reference=_yolo.decode, cases=_decode_cases, verify=_decode_verify,
     hint="B = (pred.shape[-1] - C) // 5; cells = pred[..., :5B].reshape(S, S, B, 5); in pixels, the centre is "
          "((col + x) * W / S, (row + y) * H / S) and the size (max(w, 0) * W, max(h, 0) * H) (image_size is (H, W), "
          "one int: square); corners clipped to [0, W] x [0, H]. Scores: conf[..., None] * pred[..., None, 5B:] (every "

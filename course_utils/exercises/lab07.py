@@ -127,8 +127,8 @@ def _mask_targets_cases(g: torch.Generator) -> list[Case]:
 
 
 MASK_TARGETS = Exercise(
-    "07.mask_targets", "mask-head targets: each ground-truth mask cropped to its proposal and resized to M x M",
-    _masks.mask_targets, _mask_targets_cases,
+    "07.mask_targets", title="mask-head targets: each ground-truth mask cropped to its proposal and resized to M x M",
+    reference=_masks.mask_targets, cases=_mask_targets_cases,
     hint="the target IS a RoIAlign of the mask: take the G masks as a batch of G one-channel images "
          "(gt_masks[:, None] as float), give proposal k the batch index matched_idxs[k] (rois K x 5: index, x1, y1, "
          "x2, y2), and RoIAlign to (M, M) with spatial_scale 1, sampling_ratio -1 (adaptive) and aligned=False: your "
@@ -191,8 +191,8 @@ def _mask_loss_cases(g: torch.Generator) -> list[Case]:
 
 
 MASK_LOSS = Exercise(
-    "07.mask_loss", "mask loss: binary cross-entropy with logits on the ground-truth class's channel, mean",
-    _masks.mask_loss, _mask_loss_cases,
+    "07.mask_loss", title="mask loss: binary cross-entropy with logits on the ground-truth class's channel, mean",
+    reference=_masks.mask_loss, cases=_mask_loss_cases,
     hint="pick one channel per RoI, the ground-truth class's: mask_logits[torch.arange(K), labels] (K x M x M); the "
          "loss is the mean over all K * M * M pixels of the binary cross-entropy with logits against mask_targets "
          "(F.binary_cross_entropy_with_logits, or max(x, 0) - x * t + log(1 + exp(-|x|)) by hand): no softmax over "
@@ -297,8 +297,8 @@ def _paste_verify(case: Case, got: object, expected: torch.Tensor) -> str | None
 
 
 PASTE_MASKS = Exercise(
-    "07.paste_masks", "M x M mask probabilities pasted into their boxes in the image, thresholded",
-    _masks.paste_masks, _paste_cases, verify=_paste_verify,
+    "07.paste_masks", title="M x M mask probabilities pasted into their boxes in the image, thresholded",
+    reference=_masks.paste_masks, cases=_paste_cases, verify=_paste_verify,
     hint="for each map: pad it with a ring of zeros (F.pad(mask, (1, 1, 1, 1)): (M + 2) x (M + 2)) and grow its box "
          "about the centre by scale = (M + 2) / M (half-width (x2 - x1) * 0.5 * scale, likewise the height); convert "
          "the grown box with .to(torch.int64) (truncation towards 0); w = max(x2 - x1 + 1, 1), h likewise; resize the "
@@ -387,8 +387,9 @@ def _keypoint_cases(g: torch.Generator) -> list[Case]:
 
 
 KEYPOINT_TARGETS = Exercise(
-    "07.keypoint_targets", "keypoint-head targets: each keypoint's cell in its proposal's S x S heatmap, and validity",
-    _keypoints.keypoint_targets, _keypoint_cases,
+    "07.keypoint_targets",
+    title="keypoint-head targets: each keypoint's cell in its proposal's S x S heatmap, and validity",
+    reference=_keypoints.keypoint_targets, cases=_keypoint_cases,
     hint="per RoI (x1, y1, x2, y2): col = floor((x - x1) * (S / (x2 - x1))), row = floor((y - y1) * (S / (y2 - y1))) "
          "(floor, not int(): -0.5 must stay -1); where x == x2 exactly, col = S - 1 (likewise y == y2: row = S - 1); "
          "valid = (0 <= col < S) & (0 <= row < S) & (visibility > 0), as int64 (.long()); heatmaps = (row * S + col) "
@@ -437,8 +438,8 @@ def _mask_iou_cases(g: torch.Generator) -> list[Case]:
 
 
 MASK_IOU = Exercise(
-    "07.mask_iou", "pairwise IoU of two sets of binary masks (N x H x W, M x H x W -> N x M)",
-    _masks.mask_iou, _mask_iou_cases,
+    "07.mask_iou", title="pairwise IoU of two sets of binary masks (N x H x W, M x H x W -> N x M)",
+    reference=_masks.mask_iou, cases=_mask_iou_cases,
     hint="flatten to N x HW and M x HW (masks.flatten(1), as float: reshape(N, -1) fails for N = 0); intersection = a "
          "@ b.T (N x M pixel counts), areas = row sums; "
          "union = area1[:, None] + area2[None, :] - intersection; IoU = intersection / union, and 0 where the union "

@@ -161,8 +161,8 @@ def _merge_cases(g: torch.Generator) -> list[Case]:
 
 
 MERGE = Exercise(
-    "08.merge", "Panoptic FPN's merge: instances by score, the overlap rule, stuff fills the rest",
-    _merge.merge_panoptic, _merge_cases,
+    "08.merge", title="Panoptic FPN's merge: instances by score, the overlap rule, stuff fills the rest",
+    reference=_merge.merge_panoptic, cases=_merge_cases,
     hint="masks are binary (bool, or 0 / 1 integers: use masks[i].bool()); order = torch.sort(scores, "
          "descending=True, stable=True).indices; category = VOID (-1) and instance = 0 "
          "everywhere, taken = all False; for each i in order: stop (break) if scores[i] < score_threshold; skip an "
@@ -314,8 +314,8 @@ def _pq_cases(g: torch.Generator) -> list[Case]:
 
 
 PANOPTIC_QUALITY = Exercise(
-    "08.panoptic_quality", "PQ, SQ and RQ as COCO's panopticapi defines them (overall, things, stuff, per class)",
-    _metric.panoptic_quality, _pq_cases,
+    "08.panoptic_quality", title="PQ, SQ and RQ as COCO's panopticapi defines them (overall, things, stuff, per class)",
+    reference=_metric.panoptic_quality, cases=_pq_cases,
     hint="per image: a segment is a (category, instance) pair (stuff: instance ignored; target categories outside "
          "things | stuffs and predicted -1 are void); for every target g and prediction p of the same category "
          "(g not void, not crowd): union = |p| + |g| - |p & g| - |p & target void|, a match if |p & g| / union > 0.5 "

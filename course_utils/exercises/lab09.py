@@ -85,8 +85,8 @@ def _dilated_conv_cases(g: torch.Generator) -> list[Case]:
 
 
 DILATED_CONV = Exercise(
-    "09.dilated_conv", "convolution with a dilated kernel and 'same' padding", _context.dilated_conv2d,
-    _dilated_conv_cases,
+    "09.dilated_conv", title="convolution with a dilated kernel and 'same' padding", reference=_context.dilated_conv2d,
+    cases=_dilated_conv_cases,
     hint="pad first: padding p -> p zeros on each side; 'same' -> d (k - 1) zeros per axis, d (k - 1) // 2 before and "
          "the rest after (F.pad takes (left, right, top, bottom)). Then F.unfold(x, (kh, kw), dilation=(dr, dc)) gives "
          "B x C kh kw x L columns; weight.reshape(O, -1) @ columns + bias[:, None], reshaped to B x O x H' x W' with "
@@ -157,8 +157,9 @@ def _pyramid_pool_cases(g: torch.Generator) -> list[Case]:
 
 
 PYRAMID_POOL = Exercise(
-    "09.pyramid_pool", "PSPNet's pyramid pooling module, assembled from given layers", _context.pyramid_pool,
-    _pyramid_pool_cases,
+    "09.pyramid_pool", title="PSPNet's pyramid pooling module, assembled from given layers",
+    reference=_context.pyramid_pool,
+    cases=_pyramid_pool_cases,
     hint="for each level b and its layer conv: F.adaptive_avg_pool2d(x, b) (b x b bins), then conv(...), then "
          "F.interpolate(..., size=x.shape[-2:], mode='bilinear', align_corners=False); return torch.cat([x, level_1, "
          "level_2, ...], dim=1) in the order of bins. Pool, then conv, then upsample (the ReLU does not commute).",
@@ -228,8 +229,8 @@ def _deform_cases(g: torch.Generator) -> list[Case]:
 
 
 DEFORM_CONV = Exercise(
-    "09.deform_conv", "deformable convolution v1: bilinear samples at the kernel's taps plus learned offsets",
-    _deform.deform_conv2d, _deform_cases,
+    "09.deform_conv", title="deformable convolution v1: bilinear samples at the kernel's taps plus learned offsets",
+    reference=_deform.deform_conv2d, cases=_deform_cases,
     hint="tap k = i * kw + j of output (y, x) reads row y * stride - padding + i * dilation + offset[:, 2k] and column "
          "x * stride - padding + j * dilation + offset[:, 2k + 1]. Bilinear: r0 = floor(row), a = row - r0 (likewise "
          "c0, b); value = (1-a)(1-b) x[r0, c0] + (1-a) b x[r0, c0+1] + a (1-b) x[r0+1, c0] + a b x[r0+1, c0+1], each "
@@ -296,8 +297,8 @@ def _mean_field_cases(g: torch.Generator) -> list[Case]:
 
 
 MEAN_FIELD = Exercise(
-    "09.mean_field", "mean-field inference in a fully connected CRF (Potts, Gaussian + bilateral kernels)",
-    _crf.mean_field, _mean_field_cases,
+    "09.mean_field", title="mean-field inference in a fully connected CRF (Potts, Gaussian + bilateral kernels)",
+    reference=_crf.mean_field, cases=_mean_field_cases,
     hint="N = H W pixels, features p (row, column) and I (colours); K = w_bilateral exp(-|p_i - p_j|^2 / (2 "
          "theta_alpha^2) - |I_i - I_j|^2 / (2 theta_beta^2)) + w_spatial exp(-|p_i - p_j|^2 / (2 theta_gamma^2)), an N "
          "x N matrix with a zero diagonal (j != i). Q = softmax(-unary) over the labels; then `iterations` times, from "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Literal, NamedTuple
 
 import torch
@@ -81,6 +81,7 @@ class Exercise:
     """
 
     id: str
+    _: KW_ONLY              # everything after the id is named: Exercise("01.assign", title=..., ...)
     title: str
     reference: Callable[..., Any]
     cases: Callable[[torch.Generator], list[Case]]
