@@ -41,6 +41,7 @@ def _rank(item: pytest.Item) -> tuple[int, str]:
     return len(LONGEST_FIRST), ""
 
 
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.name != "conftest.py" and _has_shared_fixture(item.path):
