@@ -4,6 +4,8 @@ same step, same predictions as torchvision's with the reference pieces), bad inp
 import pytest
 import torch
 import torch.nn.functional as F
+from _detector_steps import losses as losses_of
+from _detector_steps import sgd_step
 from _student import as_student
 from torchvision.models.detection.roi_heads import (
     keypoints_to_heatmap,
@@ -64,25 +66,11 @@ def figures():
     return list(f.images), [f.target(i) for i in range(2)]
 
 
-def _losses(model, images, targets, seed=0):
-    model.train()
-    torch.manual_seed(seed)                 # the samplers of proposals and anchors draw at random
-    return model(images, targets)
-
-
-def _step(model, images, targets):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    losses = _losses(model, images, targets)
-    sum(losses.values()).backward()
-    optimizer.step()
-    return {k: v.detach() for k, v in model.state_dict().items()}
-
-
 def test_mask_rcnn_shapes_and_sizes(scenes):
     images, targets = scenes
     torch.manual_seed(0)
     model = small_mask_rcnn(4, 64, mask_layers=(16, 16), **TINY)
-    losses = _losses(model, images, targets)
+    losses = losses_of(model, images, targets)
     assert set(losses) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"}
     assert all(torch.isfinite(v) for v in losses.values())
     out = detect(model, images)
@@ -103,7 +91,7 @@ def test_keypoint_rcnn_shapes(figures):
     images, targets = figures
     torch.manual_seed(0)
     model = small_keypoint_rcnn(2, 9, 64, keypoint_layers=(16, 16), **TINY)
-    losses = _losses(model, images, targets)
+    losses = losses_of(model, images, targets)
     assert "loss_keypoint" in losses and torch.isfinite(losses["loss_keypoint"])
     logits = model.roi_heads.keypoint_predictor(model.roi_heads.keypoint_head(torch.zeros(2, 32, 14, 14)))
     assert logits.shape == (2, 9, 56, 56)                     # K x 56 x 56 heatmaps
@@ -119,11 +107,11 @@ def test_pieces_give_torchvision_losses_step_and_predictions(scenes):
     ours.load_state_dict(plain.state_dict())
     assert isinstance(ours.roi_heads, PieceRoIHeads) and isinstance(ours.transform, PieceTransform)
     assert type(plain.roi_heads).__name__ == "RoIHeads"      # without pieces: torchvision's model as it is
-    want, got = _losses(plain, images, targets), _losses(ours, images, targets)
+    want, got = losses_of(plain, images, targets), losses_of(ours, images, targets)
     assert set(want) == set(got)
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=k)
-    after_plain, after_ours = _step(plain, images, targets), _step(ours, images, targets)
+    after_plain, after_ours = sgd_step(plain, images, targets), sgd_step(ours, images, targets)
     for k in after_plain:
         torch.testing.assert_close(after_ours[k], after_plain[k], rtol=1e-5, atol=1e-6, msg=k)
     plain_out, our_out = detect(plain, images), detect(ours, images)
@@ -135,8 +123,8 @@ def test_pieces_give_torchvision_losses_step_and_predictions(scenes):
     only_loss = small_mask_rcnn(4, 64, mask_layers=(16,), pieces=Pieces(mask_loss=STUDENT.mask_loss), **TINY)
     only_loss.load_state_dict(plain.state_dict())
     plain.load_state_dict(only_loss.state_dict())
-    torch.testing.assert_close(_losses(only_loss, images, targets)["loss_mask"],
-                               _losses(plain, images, targets)["loss_mask"])
+    torch.testing.assert_close(losses_of(only_loss, images, targets)["loss_mask"],
+                               losses_of(plain, images, targets)["loss_mask"])
 
 
 def test_pieces_are_called_and_no_roi_gives_zero_loss(scenes):
@@ -149,11 +137,11 @@ def test_pieces_are_called_and_no_roi_gives_zero_loss(scenes):
 
     torch.manual_seed(0)
     model = small_mask_rcnn(4, 64, mask_layers=(16,), pieces=Pieces(mask_targets=counting, mask_loss=mask_loss), **TINY)
-    _losses(model, images, targets)
+    losses_of(model, images, targets)
     assert len(calls) == 2 and all(m == 28 for *_, m in calls)              # once per image, M = 28
     empty = [{**t, "boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.long),
               "masks": torch.zeros(0, 64, 64, dtype=torch.uint8)} for t in targets]
-    loss = _losses(model, images, empty)["loss_mask"]
+    loss = losses_of(model, images, empty)["loss_mask"]
     assert loss.item() == 0 and loss.requires_grad
 
 
@@ -163,7 +151,7 @@ def test_keypoint_pieces_give_torchvision_losses(figures):
     plain = small_keypoint_rcnn(2, 9, 64, keypoint_layers=(16,), **TINY)
     ours = small_keypoint_rcnn(2, 9, 64, keypoint_layers=(16,), pieces=STUDENT, **TINY)
     ours.load_state_dict(plain.state_dict())
-    want, got = _losses(plain, images, targets), _losses(ours, images, targets)
+    want, got = losses_of(plain, images, targets), losses_of(ours, images, targets)
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=k)
     torch.testing.assert_close(detect(ours, images)[0]["keypoints"], detect(plain, images)[0]["keypoints"])
@@ -174,7 +162,7 @@ def test_training_is_deterministic(scenes):
     states = []
     for _ in range(2):
         torch.manual_seed(0)
-        states.append(_step(small_mask_rcnn(4, 64, mask_layers=(16,), **TINY), images, targets))
+        states.append(sgd_step(small_mask_rcnn(4, 64, mask_layers=(16,), **TINY), images, targets))
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
 
 

@@ -4,6 +4,8 @@ detections; each piece is called where torchvision calls its own; ``pieces=None`
 
 import pytest
 import torch
+from _detector_steps import losses as losses_of
+from _detector_steps import sgd_step
 from _student import as_student
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.rpn import RegionProposalNetwork
@@ -35,19 +37,6 @@ def scenes():
     return list(s.images), [s.target(i) for i in range(2)]
 
 
-def _losses(model, images, targets, seed=0):
-    model.train()
-    torch.manual_seed(seed)                 # the samplers of anchors and proposals draw at random
-    return model(images, targets)
-
-
-def _step(model, images, targets):
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    sum(_losses(model, images, targets).values()).backward()
-    optimizer.step()
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-
 def _pair(pieces, fpn=False):
     torch.manual_seed(0)
     settings = {**TINY, "fpn": fpn, "anchor_sizes": (8, 16, 32) if fpn else (12, 24, 48)}
@@ -68,12 +57,12 @@ def test_reference_pieces_give_torchvision_losses_step_and_detections(scenes, fp
     assert isinstance(ours.rpn.proposal_matcher, PieceMatcher) and ours.rpn.proposal_matcher.allow_low_quality_matches
     assert isinstance(ours.roi_heads.proposal_matcher, PieceMatcher)
     assert isinstance(ours.roi_heads.box_roi_pool, PieceRoIAlign)
-    want, got = _losses(plain, images, targets), _losses(ours, images, targets)
+    want, got = losses_of(plain, images, targets), losses_of(ours, images, targets)
     assert set(got) == {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"} == set(want)
     for k in want:
         torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-6, msg=k)
     before = {k: v.clone() for k, v in plain.state_dict().items()}
-    after_plain, after_ours = _step(plain, images, targets), _step(ours, images, targets)
+    after_plain, after_ours = sgd_step(plain, images, targets), sgd_step(ours, images, targets)
     assert not torch.equal(after_plain["roi_heads.box_predictor.cls_score.weight"],
                            before["roi_heads.box_predictor.cls_score.weight"])          # the step did move them
     for k in after_plain:
@@ -96,7 +85,7 @@ def test_each_piece_is_called_where_torchvision_calls_its_own(scenes):
         return piece
 
     _, ours = _pair(Pieces(**{name: counting(name) for name in REFERENCES}))
-    _losses(ours, images, targets)
+    losses_of(ours, images, targets)
     (grid, stride, sizes, ratios), = calls["anchors"]
     assert grid == (16, 16) and stride == (4, 4) and sizes == (12.0, 24.0, 48.0) and ratios == (0.5, 1.0, 2.0)
     assert {args[2] for args in calls["encode"]} == {(1.0, 1.0, 1.0, 1.0), (10.0, 10.0, 5.0, 5.0)}
