@@ -7,9 +7,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
-# Two workers. Unit tests: a file's tests share a worker only where they share a fixture (tests/conftest.py);
-# notebooks: one worker per notebook (its cells share a kernel).
-PYTEST := $(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder
+# Two workers, a file per worker at a time (its fixtures are built once; a notebook's cells share a kernel),
+# the files in the order tests/conftest.py gives them (longest first), not by how many tests they hold.
+PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 NBTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
