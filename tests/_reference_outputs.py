@@ -3,8 +3,8 @@
 The mutants, the probes and the reference's own 100-seed runs each call ``evaluate`` on the same exercise
 and seed again and again; :data:`KEPT` lets every call after the first read the reference's output on each
 case instead of running the reference again (``evaluate(..., reference_outputs=KEPT)``). It holds the
-outputs of the last few exercises only (the tests of one exercise run one after the other: see
-``conftest.py``), so that its memory stays small.
+outputs of the last few exercises only (a file's tests of one exercise run one after the other),
+so that its memory stays small.
 """
 
 from __future__ import annotations
