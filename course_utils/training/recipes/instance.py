@@ -45,11 +45,8 @@ from course_utils.training.recipes.detection import (
 
 @dataclass(frozen=True)
 class HeadsRecipe(FasterRCNNRecipe):
-    """A :class:`FasterRCNNRecipe` (scenes, backbone, sampling, schedule) with the settings that make a head per
-    RoI affordable on a CPU, where RoIAlign's backward pass and the heads' convs cost the most."""
+    """A :class:`FasterRCNNRecipe` (scenes, backbone, sampling, schedule) with the detections kept per image."""
 
-    out_channels: int | None = None          # 1x1 reduction of the backbone's features (None: 4 x width)
-    sampling_ratio: int = 2                  # RoIAlign samples per bin and axis in the box head
     detections: int = 20                     # detections kept per image (the scenes hold at most max_things)
 
 
@@ -112,8 +109,7 @@ _MASK_RCNN_TIME = {"ci": "about 10 s on 2 CPU cores", "cpu": "about 5 min of CPU
 
 
 def _heads_settings(r: HeadsRecipe) -> dict:
-    return {**detector_settings(r), "out_channels": r.out_channels, "sampling_ratio": r.sampling_ratio,
-            "detections_per_img": r.detections}
+    return {**detector_settings(r), "detections_per_img": r.detections}
 
 
 def build_mask_rcnn(recipe: MaskRCNNRecipe, num_classes: int, pieces: Pieces | None = None) -> nn.Module:
