@@ -38,7 +38,7 @@ test:
 	$(MAKE) --no-print-directory -j2 $(STAMP) system-deps
 	$(MAKE) --no-print-directory lint unit notebooks
 
-# The developer loop (about two minutes): the linters, then everything but the slow and the browser tests.
+# The developer loop (about 8 minutes here in 2026-12; the goal is two): the linters, then everything but the slow and the browser tests.
 quick: $(STAMP) lint
 	COURSE_PROFILE=ci $(PYTEST) -m "not slow and not browser" tests
 
