@@ -93,7 +93,8 @@ FASTER_RCNN: dict[str, FasterRCNNRecipe] = {
 # cpu, measured (2 cores, torch 2 threads): 500 steps in 48 s at load 1.7 (33-100 s as the load varied),
 # mAP50 0.766 / mAP 0.508 at yolo_detect's score threshold 0.2 (0.842 / 0.549 at 0.05); other seeds: mAP50
 # 0.836 (seed 1), 0.766 (seed 2). B = 1 does as well here (0.836) but B = 2 is YOLOv1's (lab 06 teaches
-# the responsible predictor). Inference 5x (batch 1) to 11x (batch 16) the Faster R-CNN's images/s.
+# the responsible predictor). Inference 5x (batch 1) to 11x (batch 16) the images/s of lab 05's Faster R-CNN as its
+# recipe was then; 1.8x and 1.6x against its cheaper recipe of 2026-12-05 (solutions/06_yolo.ipynb).
 # Again on 2026-12-05 (bench/detection.py, a day when the machine ran 2-2.4x slower): 500 steps in 107 s, mAP50
 # 0.744 / mAP 0.476; the student's yolo_loss in the notebook the same figure in 110 s.
 @dataclass(frozen=True)
