@@ -156,6 +156,62 @@ def test_hidden_seeds_change_the_random_cases():
     assert not evaluate("01.assign", hard_coded, seed=12345).passed
 
 
+def test_a_sweep_runs_each_fixed_case_once_with_the_same_verdicts():
+    calls = []
+
+    def counted(x, centres):
+        calls.append(x.clone())
+        return good(x, centres)
+
+    ex, passed = get_exercise("01.assign"), {}
+    cases = [ex.cases(torch.Generator().manual_seed(seed)) for seed in (0, 1)]
+    fixed = sum(any(torch.equal(c.args[0], d.args[0]) for d in cases[0]) for c in cases[1])
+    assert 0 < fixed < len(cases[1])
+    assert evaluate("01.assign", counted, 0, passed_cases=passed).passed and len(calls) == len(cases[0])
+    assert evaluate("01.assign", counted, 1, passed_cases=passed).passed
+    assert len(calls) == len(cases[0]) + len(cases[1]) - fixed   # the seed's new cases only
+
+    def wrong_on_two_points(x, centres):   # fails a fixed case: rejected again on every seed, not skipped
+        return good(x, centres) if x.shape[0] != 2 else good(x, centres).flip(0)
+
+    failed: dict = {}
+    verdicts = [evaluate("01.assign", wrong_on_two_points, seed, passed_cases=failed).passed for seed in (0, 1, 2)]
+    assert verdicts == [evaluate("01.assign", wrong_on_two_points, seed).passed for seed in (0, 1, 2)] == [False] * 3
+
+
+def test_a_sweep_still_links_the_cases_that_read_each_other():
+    """01.init's "repeat" case compares with what the "distribution" case recorded: when the latter (passed,
+    the same on every seed) is not run again, its kept output is recorded again, and a k-means++ that draws
+    from the global random state still fails "repeat" on every seed."""
+    from mutants.lab01 import init_global_rng
+
+    passed: dict = {}
+    results = [evaluate("01.init", init_global_rng, seed, passed_cases=passed) for seed in (0, 1, 2)]
+    assert all(not r.passed and "generator in the same state" in r.message for r in results), results[-1].message
+    assert any(value is not None for value in passed.values())   # the distribution case's outputs, kept
+
+
+def test_fingerprint_tells_inputs_apart():
+    from course_utils.grading.compare import fingerprint
+
+    x = torch.arange(6.0).reshape(2, 3)
+    same = [x, x.clone(), x.T.contiguous().T]
+    assert len({fingerprint(v) for v in same}) == 1
+    others = [x.double(), x.reshape(3, 2), x + 1e-7, x.clone().requires_grad_(), (x,), [x], {"x": x}, None, 2, 2.0]
+    assert len({fingerprint(v) for v in others + [x]}) == len(others) + 1
+    g = [torch.Generator().manual_seed(seed) for seed in (1, 1, 2)]
+    assert fingerprint(g[0]) == fingerprint(g[1]) != fingerprint(g[2])
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(2, 3)
+    assert fingerprint(layer) == fingerprint(importlib.import_module("copy").deepcopy(layer))
+    assert fingerprint(layer) != fingerprint(torch.nn.Linear(2, 3)) != fingerprint(torch.nn.Linear(2, 3).eval())
+
+    class Own(torch.nn.Module):   # anything it cannot see into: never equal to anything
+        pass
+
+    assert fingerprint(Own()) is None and fingerprint(lambda: 0) is None and fingerprint(object()) is None
+
+
 def test_unknown_ids_are_clear():
     with pytest.raises(KeyError, match="unknown exercise '01.nope'"):
         evaluate("01.nope", good)

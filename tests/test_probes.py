@@ -1,6 +1,8 @@
 """Correct implementations written another way than the reference (``tests/probes/labNN.py``) pass their
 exercise's check: a check that fails one of them rejects a correct answer. On the seeds of
-``test_mutants.py`` in ``make quick``; on 100 seeds in the whole suite (``slow``: about 20 CPU-minutes)."""
+``test_mutants.py`` in ``make quick``; on 100 seeds in the whole suite (``slow``; each fixed case
+is run on the first seed only: with the mutants and the references, 8.9 CPU-minutes against 15.8
+before, 2026-12-05)."""
 
 from __future__ import annotations
 
@@ -32,8 +34,9 @@ def test_every_exercise_has_a_probe(lab):
 
 
 def passes(probe, seeds):
+    passed: dict[str, object] = {}   # the fixed cases (the same on every seed) are run on the first seed only
     for seed in seeds:
-        result = evaluate(probe.exercise, probe.fn, seed, reference_outputs=KEPT)
+        result = evaluate(probe.exercise, probe.fn, seed, reference_outputs=KEPT, passed_cases=passed)
         assert result.passed, f"seed {seed}, a correct {probe.exercise} ({probe.what}) fails: {result.message}"
 
 

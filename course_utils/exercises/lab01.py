@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 
@@ -22,6 +23,8 @@ class _Exact(Case):
 class _Linked(Case):
     """One of several cases judged together: ``memo`` (shared by the cases of one check) keeps the
     results of the earlier ones, ``role`` says what this one checks against them."""
+
+    judged_alone: ClassVar[bool] = False
 
     memo: dict = field(default_factory=dict)
     role: str = ""

@@ -18,7 +18,7 @@ from typing import Any, cast
 import torch
 
 from course_utils import exercises as catalogue
-from course_utils.grading.compare import compare, compare_sums, describe, snapshot, unchanged
+from course_utils.grading.compare import compare, compare_sums, describe, fingerprint, snapshot, unchanged
 from course_utils.grading.exercise import Case, Exercise, Status
 from course_utils.grading.runner import (
     OffLimits,
@@ -100,13 +100,21 @@ def _judge(ex: Exercise, case: Case, got: Any, expected: Any) -> str | None:
 
 
 def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED, *,
-             reference_outputs: MutableMapping[tuple[str, int, int], Any] | None = None) -> CheckResult:
+             reference_outputs: MutableMapping[tuple[str, int, int], Any] | None = None,
+             passed_cases: MutableMapping[str, Any] | None = None) -> CheckResult:
     """Run ``fn`` on the exercise's cases (random ones drawn with ``seed``) and judge it. Never raises
     for anything ``fn`` does or returns.
 
     ``reference_outputs``: for callers that judge many functions on the same seeds (the test suite's
     mutants and probes), a mapping where the reference's output on each case is kept, by (exercise id,
-    seed, case number), and read back instead of running the reference again."""
+    seed, case number), and read back instead of running the reference again.
+
+    ``passed_cases``: for callers that judge one function on many seeds (the test suite's sweeps), a dict
+    kept from call to call, where the :func:`fingerprint` of each case ``fn`` passed is entered; a case with
+    the same inputs as one already passed is not run again (the fixed cases, the same on every seed, are
+    then judged once: a function that depends on nothing but its inputs gets the same verdict). A case
+    whose verdict reads what the cases before it recorded (``Case.judged_alone`` false) keeps its outputs
+    there and is judged again on them, so that what it records is there for the cases after it."""
     ex = catalogue.get_exercise(exercise_id)
     if not callable(fn):
         return CheckResult(ex.id, "error", f"❌ {ex.id} FAILED: expected a function `{ex.signature}`, "
@@ -126,6 +134,13 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED,
                 lines.append(f"   hint: {ex.hint}")
             return CheckResult(ex.id, status, "\n".join(lines), n, total)
 
+        seen = None if passed_cases is None else fingerprint((type(case).__name__, case.note, case.args, case.kwargs))
+        if seen is not None and seen in cast(dict, passed_cases):
+            if case.judged_alone:
+                continue
+            expected, got = copy.deepcopy(cast(dict, passed_cases)[seen])
+            if _judge(ex, case, got, expected) is None:   # it passed on these outputs before
+                continue
         # snapshot copies a tuple to a tuple and a dict to a dict
         key = (ex.id, seed, n)
         if reference_outputs is not None and key in reference_outputs:
@@ -162,6 +177,11 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED,
                        f"{type(exc).__name__}: {exc}")
         if problem:
             return fail("failed", problem)
+        if seen is not None:
+            try:
+                cast(dict, passed_cases)[seen] = None if case.judged_alone else copy.deepcopy((expected, got))
+            except Exception:  # noqa: BLE001 - outputs that cannot be copied: the case is run again next time
+                pass
     return CheckResult(ex.id, "passed", f"✅ {ex.id} PASSED: {total} of {total} cases ({ex.title}).", total, total)
 
 

@@ -7,6 +7,7 @@ that says what differs (type, shape, dtype, which element and by how much).
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from collections.abc import Mapping, Sequence
 
@@ -202,3 +203,43 @@ def unchanged(before: object, after: object) -> bool:
     if isinstance(before, (list, tuple)):
         return isinstance(after, (list, tuple)) and len(before) == len(after) and all(map(unchanged, before, after))
     return True
+
+
+def fingerprint(value: object) -> str | None:
+    """A digest of everything ``value`` holds (tensors by dtype, shape, values and ``requires_grad``; generators
+    by state; layers of ``torch.nn`` by their repr and state), equal for equal inputs; ``None`` for anything it
+    cannot see into (a layer class of one's own, a function), which is then never taken as equal to anything."""
+    digest = hashlib.blake2b(digest_size=16)
+
+    def feed(v: object) -> bool:
+        if isinstance(v, torch.Tensor):
+            digest.update(f"T{v.dtype}{tuple(v.shape)}{v.requires_grad}{v.device.type}".encode())
+            v = v.detach().cpu()
+            digest.update((v.float() if v.dtype == torch.bfloat16 else v).contiguous().numpy().tobytes())
+            return True
+        if isinstance(v, torch.Generator):
+            digest.update(f"G{v.device}".encode() + v.get_state().numpy().tobytes())
+            return True
+        if isinstance(v, np.ndarray):
+            digest.update(f"N{v.dtype}{v.shape}".encode() + np.ascontiguousarray(v).tobytes())
+            return True
+        if isinstance(v, torch.nn.Module):
+            if not all(type(m).__module__.startswith("torch.nn.") for m in v.modules()):
+                return False
+            digest.update(f"M{v!r}{v.training}".encode())
+            return all(feed(t) for t in v.state_dict().values())
+        if v is None or isinstance(v, (bool, int, float, str, torch.dtype, torch.device)):
+            digest.update(repr((type(v).__name__, v)).encode())
+            return True
+        if isinstance(v, (list, tuple)):
+            digest.update(f"L{type(v).__name__}{len(v)}".encode())
+            return all(feed(x) for x in v)
+        if isinstance(v, Mapping):
+            digest.update(f"D{len(v)}".encode())
+            return all(feed(k) and feed(x) for k, x in v.items())
+        return False
+
+    try:
+        return digest.hexdigest() if feed(value) else None
+    except (RuntimeError, TypeError, ValueError):   # a tensor numpy cannot hold (sparse, meta): not seen into
+        return None

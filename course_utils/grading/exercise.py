@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, ClassVar, Literal, NamedTuple
 
 import torch
 
@@ -36,8 +36,12 @@ FLOAT64 = Tolerance(1e-9, 1e-9)          # float64 arithmetic
 
 @dataclass
 class Case:
-    """One call: ``fn(*args, **kwargs)``. ``note`` says what the case is about ("an empty cluster")."""
+    """One call: ``fn(*args, **kwargs)``. ``note`` says what the case is about ("an empty cluster").
 
+    ``judged_alone`` (a class attribute): ``False`` for a case whose verdict reads what the cases before it
+    recorded (lab 01's linked k-means++ cases); a sweep over seeds then runs it on every seed."""
+
+    judged_alone: ClassVar[bool] = True
     args: tuple
     kwargs: dict[str, Any] = field(default_factory=dict)
     note: str = ""
