@@ -11,6 +11,7 @@ from course_utils.exercises import known_labs, lab_exercises
 from course_utils.grading import evaluate
 
 
+@pytest.mark.slow   # make quick: tests/test_exercises.py runs the references on three seeds
 @pytest.mark.parametrize("exercise", [ex for lab in known_labs() for ex in lab_exercises(lab)], ids=lambda ex: ex.id)
 def test_the_reference_passes_on_100_seeds(exercise):
     student, passed = as_student(exercise.reference, exercise.function), {}
