@@ -143,6 +143,7 @@ def hostile(tmp_path_factory):
 
 
 # ---- what submissions do -----------------------------------------------------------------------------
+@pytest.mark.slow   # grades real notebooks (module fixture)
 def test_every_submission_gets_a_row_and_the_grader_finishes_in_time(hostile):
     assert hostile["code"] == 0
     assert set(hostile["grades"]) == {"raises", "loops", "exits", "segfaults", "cheats", "tail",
@@ -151,10 +152,12 @@ def test_every_submission_gets_a_row_and_the_grader_finishes_in_time(hostile):
     assert all(e["seconds"] < NOTEBOOK_TIMEOUT + 120 for e in hostile["grades"].values() if "seconds" in e)
 
 
+@pytest.mark.slow
 def test_submissions_are_not_modified_and_nothing_lands_next_to_them(hostile):
     assert {p: p.read_bytes() for p in hostile["in"].iterdir()} == hostile["before"]
 
 
+@pytest.mark.slow
 def test_an_exception_fails_that_exercise_with_its_line_and_the_rest_are_graded(hostile):
     e = hostile["grades"]["raises"]
     assign = e["exercises"]["01.assign"]
@@ -165,11 +168,13 @@ def test_an_exception_fails_that_exercise_with_its_line_and_the_rest_are_graded(
         assert e["exercises"][ex_id]["passed"], e["exercises"][ex_id]["message"]
 
 
+@pytest.mark.slow
 def test_a_memory_blow_up_hits_the_memory_limit_not_the_machine(hostile):
     miou = hostile["grades"]["raises"]["exercises"]["01.miou"]
     assert miou["status"] == "error" and "can't allocate memory" in miou["message"]
 
 
+@pytest.mark.slow
 def test_endless_loops_time_out_and_the_rest_is_graded(hostile):
     e = hostile["grades"]["loops"]
     miou, match = e["exercises"]["01.miou"], e["exercises"]["01.match"]
@@ -179,11 +184,13 @@ def test_endless_loops_time_out_and_the_rest_is_graded(hostile):
     assert any("timed out" in note for note in e["notes"])
 
 
+@pytest.mark.slow
 def test_a_function_that_modifies_its_input_fails(hostile):
     update = hostile["grades"]["raises"]["exercises"]["01.update"]
     assert update["status"] == "mutated" and "modified its input" in update["message"]
 
 
+@pytest.mark.slow
 def test_a_kernel_that_exits_gives_crashed_with_partial_results(hostile):
     e = hostile["grades"]["exits"]
     assert e["status"] == "crashed"
@@ -192,6 +199,7 @@ def test_a_kernel_that_exits_gives_crashed_with_partial_results(hostile):
     assert "did not run" in e["exercises"]["01.features"]["message"]
 
 
+@pytest.mark.slow
 def test_a_segfault_is_reported_and_other_exercises_still_graded(hostile):
     e = hostile["grades"]["segfaults"]
     match = e["exercises"]["01.match"]
@@ -200,6 +208,7 @@ def test_a_segfault_is_reported_and_other_exercises_still_graded(hostile):
     assert e["exercises"]["01.assign"]["passed"] and e["exercises"]["01.features"]["passed"]
 
 
+@pytest.mark.slow
 def test_patching_the_checks_or_printing_passed_gains_nothing(hostile):
     e = hostile["grades"]["cheats"]
     assert e["total"] == 0 and not any(r["passed"] for r in e["exercises"].values())
@@ -207,6 +216,7 @@ def test_patching_the_checks_or_printing_passed_gains_nothing(hostile):
     assert e["exercises"]["01.init"]["status"] == "not_implemented"
 
 
+@pytest.mark.slow
 def test_hard_coding_the_visible_cases_does_not_pass_the_hidden_ones(hostile):
     namespace = {"torch": torch}
     exec(HARD_CODED_UPDATE, namespace)  # noqa: S102 - our own test code
@@ -215,6 +225,7 @@ def test_hard_coding_the_visible_cases_does_not_pass_the_hidden_ones(hostile):
     assert update["status"] == "failed" and not update["passed"]
 
 
+@pytest.mark.slow
 def test_cells_after_the_last_graded_cell_do_not_run_and_the_last_definition_is_graded(hostile):
     e = hostile["grades"]["tail"]
     assert e["status"] == "graded", e  # the os._exit cell would have killed the kernel (crashed)
@@ -228,6 +239,7 @@ def test_cells_after_the_last_graded_cell_do_not_run_and_the_last_definition_is_
     assert "were not run for grading" in (hostile["out"] / "feedback" / "tail.md").read_text()
 
 
+@pytest.mark.slow
 def test_unreadable_files_get_a_row_with_the_reason(hostile):
     g = hostile["grades"]
     assert all(g[s]["status"] == "unreadable" for s in ("empty", "garbage", "notanotebook"))
@@ -236,6 +248,7 @@ def test_unreadable_files_get_a_row_with_the_reason(hostile):
     assert "not a Jupyter notebook" in g["notanotebook"]["reason"]
 
 
+@pytest.mark.slow
 def test_gradebook_files(hostile):
     out = hostile["out"]
     header, *rows = (out / "grades.csv").read_text().strip().split("\n")
@@ -262,6 +275,7 @@ def real(tmp_path_factory):
     return {"code": code, "folder": folder, "grades": load(folder / "out")}
 
 
+@pytest.mark.slow
 def test_the_solution_scores_full_marks_and_the_lab_zero(real):
     assert real["code"] == 0 and set(real["grades"]) == {"alice", "bob"}  # folder names; checkpoints skipped
     alice, bob = real["grades"]["alice"], real["grades"]["bob"]
@@ -270,6 +284,7 @@ def test_the_solution_scores_full_marks_and_the_lab_zero(real):
     assert all(r["status"] == "not_implemented" for r in bob["exercises"].values())
 
 
+@pytest.mark.slow
 def test_each_notebook_says_where_its_seconds_went(real):
     from course_utils.tools.grade.supervisor import Clock
 
@@ -284,6 +299,7 @@ def test_each_notebook_says_where_its_seconds_went(real):
         assert timing["slowest_cells"][0][1] >= timing["slowest_cells"][-1][1] > 0
 
 
+@pytest.mark.slow
 def test_a_rerun_reuses_unchanged_notebooks(real, capsys):
     folder = real["folder"]
     capsys.readouterr()
