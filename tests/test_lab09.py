@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
 import warnings
 
 import numpy as np
@@ -306,6 +307,17 @@ def test_the_recipes_share_lab02s_scenes():
         recipes.build_deeplab(lab02.FCN["ci"], 6)
     assert set(recipes.crf_settings(recipes.CONTEXT["ci"])) == {"iterations", "w_bilateral", "theta_alpha",
                                                                 "theta_beta", "w_spatial", "theta_gamma"}
+
+
+def test_seconds_per_step_is_the_median_step_and_leaves_the_model_alone(monkeypatch):
+    torch.manual_seed(0)
+    model = torch.nn.Conv2d(3, 4, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    clock = iter([0.0, 1.0, 10.0, 12.0, 20.0, 20.5, 30.0, 90.0, 100.0, 101.5])   # steps of 1, 2, 0.5, 60, 1.5 s
+    monkeypatch.setattr(recipes, "time", types.SimpleNamespace(perf_counter=lambda: next(clock)))
+    batches = lambda step: (torch.rand(2, 3, 8, 8), torch.randint(4, (2, 8, 8)))  # noqa: E731
+    assert recipes.seconds_per_step(model, batches, steps=4, warmup=1) == 1.75   # 2, 0.5, 60, 1.5: the 60 s one ignored
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
 
 
 def test_trained_fcn8s_is_saved_then_loaded(tmp_path, capsys):

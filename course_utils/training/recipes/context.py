@@ -15,6 +15,7 @@ The scenes, the validation scenes, the batch and the backbone width are lab 02's
 from __future__ import annotations
 
 import copy
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,8 +59,10 @@ class ContextRecipe:
     target: float | None         # the DeepLab-style model's validation mIoU (None: no promise in this profile)
 
 
-# cpu: measured with bench/context.py (see bench/RESULTS.md); a DeepLab or PSPNet step costs about twice an FCN-8s step
-# (their stage 5 and head run at stride 8), so half of FCN-8s's 2000 steps is about the same training time.
+# cpu: half of FCN-8s's 2000 steps each. Their stage 5 and head run at stride 8, yet on 2 CPU cores a step costs only
+# 1.47x (DeepLab) and 1.26x (PSPNet) an FCN-8s step (180, 154 vs 122 ms, solutions/09_context.ipynb, 2026-12-05), so
+# they get 74% and 63% of FCN-8s's training time; the notebook prints the share. Equal time (about 1350 and 1600
+# steps) would take the notebook from 6 min 21 s to about 8 min there.
 # gpu: written for DeepLab-style mIoU >= 0.92 on 128-pixel scenes. On one H200 shared with every other lab's gpu run
 # (2026-12-04) the DeepLab-style model trained at 16 steps/s (6000 steps: about 6 min); its mIoU is not measured
 # yet (that run was cut at 1120 steps). Lab 02's FCN-8s reached 0.957 there (segmentation.py).
@@ -127,25 +130,28 @@ def crf_settings(recipe: ContextRecipe) -> dict[str, float | int]:
 
 def seconds_per_step(model: nn.Module, batches: Callable[[int], tuple[torch.Tensor, torch.Tensor]], steps: int = 10,
                      warmup: int = 2, lr: float = 1e-3) -> float:
-    """Wall seconds of one training step (forward, cross-entropy, backward, AdamW) of a copy of ``model``, averaged
-    over ``steps`` after ``warmup``: how the lab puts models on an equal-time footing under the same load."""
+    """Wall seconds of one training step (forward, cross-entropy, backward, AdamW) of a copy of ``model``: the median
+    over ``steps`` after ``warmup`` (a step slowed by something else on the machine does not count): how the lab puts
+    models on an equal-time footing under the same load."""
     net = copy.deepcopy(model).train()
     device = next(net.parameters()).device
     opt = torch.optim.AdamW(net.parameters(), lr)
-    tick = 0.0
+    times = []
     for step in range(warmup + steps):
-        if step == warmup:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            tick = time.perf_counter()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        tick = time.perf_counter()
         images, masks = batches(step)
         loss = F.cross_entropy(net(images.to(device)), masks.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - tick) / steps
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - tick
+        if step >= warmup:
+            times.append(elapsed)
+    return statistics.median(times)
 
 
 __all__ = ["CONTEXT", "ContextRecipe", "build_deeplab", "build_pspnet", "context_config", "crf_settings",
