@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
-# Two workers, a file per worker at a time (its fixtures are built once; a notebook's cells share a kernel),
+# Two workers, a file per worker at a time (its fixtures are built once; a notebook's cells share a kernel; the checks
+# on many seeds a test at a time: tests/conftest.py),
 # the files in the order tests/conftest.py gives them (longest first), not by how many tests they hold.
 PYTEST := $(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 NBTEST := $(BIN)/python -m pytest -n 2 --dist loadfile
