@@ -1,6 +1,8 @@
 """The grader's sandbox (`course_utils.tools.grade.isolation`): what a command run in it can see, reach and
-leave behind. Plain Python commands (no kernel, no torch: about a second each) probe each property; then
-hostile notebooks, graded next to an honest one in one grader run, try what a student could."""
+leave behind. Plain Python commands (no kernel, no torch: about a second each) probe each property, each
+twice: started as ``unshare ... python`` and forked by the grader's fork server
+(`course_utils.tools.grade.zygote`, which the grader uses); then hostile notebooks, graded next to an honest
+one in one grader run, try what a student could."""
 
 from __future__ import annotations
 
@@ -16,10 +18,21 @@ import nbformat
 import pytest
 from _notebooks import cell_index, exercise_part, insert_after, write
 
-from course_utils.tools.grade import command, isolation
+from course_utils.tools.grade import command, isolation, zygote
 from course_utils.tools.grade.isolation import SCRATCH, Limits
 
 needs_sandbox = pytest.mark.skipif(not isolation.support().isolated, reason=isolation.support().how)
+
+
+@pytest.fixture(scope="module", params=["exec", "zygote"])
+def launcher(request):
+    """How a sandbox's first process starts: ``unshare`` and a new Python (None), or forked by a fork server."""
+    if request.param == "exec" or not isolation.support().isolated:
+        yield None
+        return
+    server = zygote.Zygote(isolation.environment({}, os.environ.get("HOME", "/")))
+    yield server
+    server.close()
 
 
 def sandboxed(folder: Path, code: str, limits: Limits | None = None, stop_after: float | None = None,
@@ -50,7 +63,7 @@ def host_processes(marker: str) -> list[str]:
 
 
 @needs_sandbox
-def test_it_sees_the_course_and_its_own_folder_only(tmp_path):
+def test_it_sees_the_course_and_its_own_folder_only(tmp_path, launcher):
     secret = tmp_path / "classmate.ipynb"
     secret.write_text("a classmate's solution")
     (tmp_path / "input.txt").write_text("mine")
@@ -61,7 +74,7 @@ def test_it_sees_the_course_and_its_own_folder_only(tmp_path):
         server.bind(("127.0.0.1", 0))
         server.listen()
         port = server.getsockname()[1]
-        report, out = sandboxed(tmp_path, f"""
+        report, out = sandboxed(tmp_path, zygote=launcher, code=f"""
             import os, socket, json
             import course_utils.grading  # the course is there, read-only
             def attempt(fn):
@@ -98,12 +111,12 @@ def test_it_sees_the_course_and_its_own_folder_only(tmp_path):
 
 
 @needs_sandbox
-def test_a_course_installed_under_tmp_shows_through_read_only(tmp_path):
+def test_a_course_installed_under_tmp_shows_through_read_only(tmp_path, launcher):
     site = tmp_path / "site"  # as `pip install --target /tmp/...` would put it
     site.mkdir()
     (site / "lesson.py").write_text("X = 1")
     (site / "lesson.py").chmod(0o666)  # writable by anyone: only the read-only view protects it
-    report, out = sandboxed(tmp_path, f"""
+    report, out = sandboxed(tmp_path, zygote=launcher, code=f"""
         import sys
         sys.path.insert(0, {str(site)!r})
         import lesson
@@ -114,9 +127,9 @@ def test_a_course_installed_under_tmp_shows_through_read_only(tmp_path):
 
 
 @needs_sandbox
-def test_no_process_outlives_its_sandbox(tmp_path):
+def test_no_process_outlives_its_sandbox(tmp_path, launcher):
     marker = f"survivor-{os.getpid()}-{time.monotonic_ns()}"
-    report, _ = sandboxed(tmp_path, f"""
+    report, _ = sandboxed(tmp_path, zygote=launcher, code=f"""
         import os, subprocess, sys, time
         # a detached process, and a double-forked daemon in a session of its own
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # {marker}"], start_new_session=True)
@@ -132,9 +145,9 @@ def test_no_process_outlives_its_sandbox(tmp_path):
 
 
 @needs_sandbox
-def test_stopping_a_sandbox_ends_everything_in_it_and_keeps_its_outputs(tmp_path):
+def test_stopping_a_sandbox_ends_everything_in_it_and_keeps_its_outputs(tmp_path, launcher):
     marker = f"stopped-{os.getpid()}-{time.monotonic_ns()}"
-    report, _ = sandboxed(tmp_path, f"""
+    report, _ = sandboxed(tmp_path, zygote=launcher, code=f"""
         import subprocess, sys, time
         open("out.txt", "w").write("written before the stop")
         subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)  # {marker}"], start_new_session=True)
@@ -145,9 +158,9 @@ def test_stopping_a_sandbox_ends_everything_in_it_and_keeps_its_outputs(tmp_path
 
 
 @needs_sandbox
-def test_a_link_left_as_an_output_is_not_followed(tmp_path):
+def test_a_link_left_as_an_output_is_not_followed(tmp_path, launcher):
     (tmp_path / "gradebook.csv").write_text("the grader's file")
-    report, _ = sandboxed(tmp_path, """
+    report, _ = sandboxed(tmp_path, zygote=launcher, code="""
         import os
         os.symlink("/etc/hostname", "out.txt")
         """, outputs={"out.txt": tmp_path / "out.txt"})
@@ -155,8 +168,8 @@ def test_a_link_left_as_an_output_is_not_followed(tmp_path):
 
 
 @needs_sandbox
-def test_a_fork_bomb_and_a_huge_file_stop_at_the_limits(tmp_path):
-    report, out = sandboxed(tmp_path, """
+def test_a_fork_bomb_and_a_huge_file_stop_at_the_limits(tmp_path, launcher):
+    report, out = sandboxed(tmp_path, zygote=launcher, code="""
         import os, time
         made = 0
         try:
@@ -388,8 +401,8 @@ def test_the_hidden_seed_is_nowhere_and_outcomes_cannot_be_forged(hostile_run):
 
 
 def test_the_execute_step_imports_no_torch():
-    """It runs the notebook's kernel, which imports what the notebook imports; its own Python needs no torch
-    (importing it cost the execute step seconds per notebook)."""
+    """Started as a new Python (no fork server), it runs the notebook's kernel, which imports what the
+    notebook imports; its own Python needs no torch (importing it cost the execute step seconds per notebook)."""
     import subprocess
 
     code = ("import sys, course_utils.tools.grade.sandbox as s, course_utils.tools.kernel, nbformat, nbclient; "
@@ -397,3 +410,65 @@ def test_the_execute_step_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_the_fork_server_ends_with_its_grader(tmp_path):
+    """A grader killed outright (no clean-up) leaves no fork server behind: it ends when its socket closes."""
+    import signal
+    import subprocess
+
+    code = ("import os, time; from course_utils.tools.grade import isolation, zygote; "
+            "z = zygote.Zygote(isolation.environment({}, '/')); print(z._proc.pid, flush=True); time.sleep(120)")
+    grader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert grader.stdout is not None
+    server = int(grader.stdout.readline())
+    assert Path(f"/proc/{server}").exists()
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Path(f"/proc/{server}").exists() \
+            and "Z" not in Path(f"/proc/{server}/stat").read_text().rsplit(")", 1)[-1].split()[:1]:
+        time.sleep(0.2)
+    alive = Path(f"/proc/{server}").exists() and "Z" not in Path(f"/proc/{server}/stat").read_text().rsplit(")")[-1]
+    assert not alive
+
+
+FORKED_KERNEL = """
+import json, os
+from pathlib import Path
+from course_utils.tools.grade.forked_kernel import fork_kernel
+from course_utils.tools.grade.isolation import PR_SET_DUMPABLE, prctl
+read, write = os.pipe()  # the step's pipe to the grader: the kernel must not hold it
+os.set_inheritable(write, True)
+prctl(PR_SET_DUMPABLE, 0)  # as the step is
+km = fork_kernel(Path.cwd(), dict(os.environ), "python3")
+kc = km.blocking_client()
+kc.start_channels()
+kc.wait_for_ready(timeout=60)
+probe = ("import ctypes, json, os; fds = os.listdir('/proc/self/fd'); "
+         "print(json.dumps({'pid': os.getpid(), 'cwd': os.getcwd(), "
+         "'fds': [os.readlink('/proc/self/fd/' + f) for f in fds if os.path.lexists('/proc/self/fd/' + f)], "
+         "'dumpable': ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)}))")
+out = []
+kc.execute_interactive(probe, output_hook=lambda m: out.append(m["content"].get("text", "")), timeout=60)
+print("PIPE", os.readlink(f"/proc/self/fd/{write}"))
+print("RESULT", os.getpid(), "".join(out).strip())
+km.provisioner.process.kill()
+"""
+
+
+def test_a_forked_kernel_holds_none_of_the_steps_pipes(tmp_path):
+    """The execute step forks its kernel (under the fork server): the kernel runs the notebook in the
+    scratch folder, in a process of its own, dumpable again (it can read its own /proc/self), holding none of
+    the step's file descriptors (its pipe to the grader: a kernel holding it could forge the step's log)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", FORKED_KERNEL], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    assert out.returncode == 0, out.stderr[-3000:]
+    pipe = next(line.split()[1] for line in out.stdout.splitlines() if line.startswith("PIPE"))
+    _, step, result = next(line for line in out.stdout.splitlines() if line.startswith("RESULT")).split(" ", 2)
+    seen = json.loads(result)
+    assert pipe.startswith("pipe:") and pipe not in seen["fds"]
+    assert seen["pid"] != int(step) and seen["dumpable"] == 1 and seen["cwd"] == str(tmp_path)

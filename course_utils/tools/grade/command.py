@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from course_utils.tools.grade.supervisor import Pool, resume, stop_all
+    from course_utils.tools.grade.supervisor import Pool, close_zygote, resume, stop_all
 
     resume()
     if args.seed is None and not os.environ.get(SEED_ENV, "").strip():
@@ -234,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         bar.close()
         warm.close()
+        close_zygote()
     pool.shutdown()
     entries = [s.entry for s in subs if s.entry]
     write_gradebook(out, entries, settings, header(finished=True))

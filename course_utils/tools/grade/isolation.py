@@ -46,11 +46,15 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from course_utils.tools.grade.zygote import Forked, Zygote
 
 SCRATCH = "/home/student"      # the sandbox's own folder, as it sees it
 UID_BASE = int(os.environ.get("COURSE_GRADE_UID_BASE", "1900000000"))  # sandbox uids: UID_BASE + slot
@@ -271,7 +275,7 @@ def _remove_cgroups(folders: list[str]) -> None:
 class Jail:
     """A command running in a sandbox (see the module docstring)."""
 
-    def __init__(self, proc: subprocess.Popen, folder: Path, cgroups: list[str], isolated: bool):
+    def __init__(self, proc: subprocess.Popen | Forked, folder: Path, cgroups: list[str], isolated: bool):
         self.proc, self.folder, self._cgroups, self.isolated = proc, folder, cgroups, isolated
         self._report: Report | None = None
 
@@ -317,14 +321,17 @@ class Jail:
 
 def start(argv: Sequence[str], folder: Path, *, uid: int | None, limits: Limits, env: dict[str, str],
           inputs: dict[str, Path] | None = None, outputs: dict[str, Path] | None = None,
-          pass_fds: Sequence[int] = (), view: Sequence[str] = ()) -> Jail:
+          pass_fds: Sequence[int] = (), view: Sequence[str] = (), zygote: Zygote | None = None) -> Jail:
     """Run ``argv`` in a sandbox (``uid`` None: no sandbox, see the module docstring).
 
     ``folder``: an empty folder of the grader's, which the sandbox never sees (its report, the command's
     output ``log.txt``); ``inputs``: name in the scratch folder (or a path under /tmp) -> file to copy
     there first; ``outputs``: name in the scratch folder -> where to copy it afterwards; ``view``: the
     read-only folders besides the system's (see :func:`python_paths`); ``env``: variables to set
-    besides those of :func:`environment`; ``pass_fds``: file descriptors the command keeps (pipes).
+    besides those of :func:`environment`; ``pass_fds``: file descriptors the command keeps (pipes);
+    ``zygote``: a fork server (:mod:`course_utils.tools.grade.zygote`) that starts init (and the command,
+    ``python -m course_utils.tools.grade.sandbox STEP`` only) by forking its warm process, with
+    the same namespaces, uid, view and limits, instead of executing ``unshare`` and Python afresh.
     """
     folder.mkdir(parents=True, exist_ok=True)
     isolated = uid is not None
@@ -336,15 +343,18 @@ def start(argv: Sequence[str], folder: Path, *, uid: int | None, limits: Limits,
             "view": [*SYSTEM, *view], "executable": _resolved(shutil.which(argv[0]) or argv[0])}
     cgroups = _cgroup(uid, limits) if uid is not None else []
     spec["cgroups"] = cgroups
-    # init is this file run as a script (-I -S: the standard library only, no site-packages: fast)
-    init = [_resolved(sys.executable), "-I", "-S", str(Path(__file__).resolve())]
-    if isolated:
-        init = [shutil.which("unshare") or "unshare", "--pid", "--mount", "--net", "--ipc", "--uts", "--fork",
-                "--kill-child", "--", *init]
-    with open(folder / "init.txt", "wb") as errors:
-        proc = subprocess.Popen(init, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
-                                pass_fds=tuple(pass_fds), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-                                start_new_session=True, cwd="/")
+    if zygote is not None:
+        proc: subprocess.Popen | Forked = zygote.spawn(folder / "init.txt", pass_fds, isolated)
+    else:
+        # init is this file run as a script (-I -S: the standard library only, no site-packages: fast)
+        init = [_resolved(sys.executable), "-I", "-S", str(Path(__file__).resolve())]
+        if isolated:
+            init = [shutil.which("unshare") or "unshare", "--pid", "--mount", "--net", "--ipc", "--uts", "--fork",
+                    "--kill-child", "--", *init]
+        with open(folder / "init.txt", "wb") as errors:
+            proc = subprocess.Popen(init, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
+                                    pass_fds=tuple(pass_fds), env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+                                    start_new_session=True, cwd="/")
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(spec).encode() + b"\n")
     proc.stdin.flush()
@@ -482,8 +492,10 @@ def _limit(limits: Limits, isolated: bool) -> None:
         resource.setrlimit(which, (value, value))
 
 
-def _exec_command(spec: dict, root: str | None, cwd: str, log_fd: int) -> None:
-    """In the forked child: enter the view, become the sandbox's uid, apply the limits, exec."""
+def _exec_command(spec: dict, root: str | None, cwd: str, log_fd: int,
+                  run: Callable[[dict], int] | None = None) -> None:
+    """In the forked child: enter the view, become the sandbox's uid, apply the limits, exec (or, from
+    the fork server of :mod:`course_utils.tools.grade.zygote`, call ``run(spec)`` in this process)."""
     try:
         uid = spec["uid"]
         null = os.open("/dev/null", os.O_RDONLY)
@@ -507,10 +519,33 @@ def _exec_command(spec: dict, root: str | None, cwd: str, log_fd: int) -> None:
         os.umask(0o077)
         prctl(PR_SET_NO_NEW_PRIVS, 1)
         _limit(Limits(**spec["limits"]), root is not None)
+        if run is not None:
+            os._exit(_run_here(run, spec))
         os.execve(spec["executable"], [spec["executable"], *spec["argv"][1:]], spec["env"])
     except BaseException as exc:  # noqa: BLE001 - tell the grader, never return into init's code
         os.write(2, f"the sandbox could not start the command: {type(exc).__name__}: {exc}\n".encode())
     os._exit(127)
+
+
+def _run_here(run: Callable[[dict], int], spec: dict) -> int:
+    """``run(spec)``'s exit code, as Python's own for a script: ``sys.exit``'s, or 1 and the traceback."""
+    try:
+        code = run(spec)
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        if exc.code is not None and not isinstance(exc.code, int):
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - the command's own error: printed to its log, as Python does
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    return code
 
 
 def _processes(proc: str) -> list[int]:
@@ -556,8 +591,9 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def main() -> int:
-    """Init: read the spec on stdin, build the sandbox, run the command, clean up, report."""
+def main(run: Callable[[dict], int] | None = None) -> int:
+    """Init: read the spec on stdin, build the sandbox, run the command (``run``: see
+    :func:`_exec_command`), clean up, report."""
     spec = json.loads(sys.stdin.buffer.readline())
     folder, uid = Path(spec["folder"]), spec["uid"]
     isolated = uid is not None and os.getpid() == 1
@@ -590,7 +626,7 @@ def main() -> int:
         os.close(read)
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        _exec_command(spec, root, SCRATCH if root else scratch, write)
+        _exec_command(spec, root, SCRATCH if root else scratch, write, run)
     os.close(write)
     for fd in spec["pass_fds"]:
         os.close(fd)

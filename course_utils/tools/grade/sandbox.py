@@ -132,8 +132,9 @@ def _kernel_spec(scratch: Path) -> dict[str, str]:
     return {"JUPYTER_PATH": str(scratch / "jupyter")}
 
 
-def execute(spec: dict) -> None:
-    """The ``execute`` step (see the module docstring)."""
+def execute(spec: dict, fork_kernel: bool = False) -> None:
+    """The ``execute`` step (see the module docstring); ``fork_kernel``: the kernel is forked from this
+    process (:mod:`course_utils.tools.grade.forked_kernel`; under the fork server, where it is warm)."""
     import nbformat
     from nbclient.exceptions import DeadKernelError
 
@@ -151,7 +152,12 @@ def execute(spec: dict) -> None:
     nb = nbformat.v4.new_notebook()
     env = dict(os.environ, **spec["env"])
     env.pop("COURSE_STRICT", None)
-    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=int(spec["startup_timeout"]), allow_errors=True,
+    km = None
+    if fork_kernel:
+        from course_utils.tools.grade.forked_kernel import fork_kernel as fork
+
+        km = fork(scratch, env, KERNEL_NAME)
+    client = NotebookClient(nb, km=km, kernel_name=KERNEL_NAME, timeout=int(spec["startup_timeout"]), allow_errors=True,
                             interrupt_on_timeout=True, record_timing=False, shutdown_kernel="immediate",
                             error_on_timeout={"ename": "CellTimeout", "evalue": "timed out"},
                             startup_timeout=int(spec["startup_timeout"]),
@@ -431,14 +437,18 @@ def _exit_now() -> None:
     os._exit(0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, fork_kernel: bool = False) -> int:
+    """``python -m course_utils.tools.grade.sandbox STEP``; ``fork_kernel``: see :func:`execute`."""
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1 or argv[0] not in ("execute", "run"):
         print("usage: python -m course_utils.tools.grade.sandbox execute|run  (in the scratch folder: "
               "execute.json or run.json)", file=sys.stderr)
         return 2
     spec = json.loads(Path(f"{argv[0]}.json").read_text())
-    (execute if argv[0] == "execute" else run_cases)(spec)
+    if argv[0] == "execute":
+        execute(spec, fork_kernel)
+    else:
+        run_cases(spec)
     _exit_now()
     return 0
 

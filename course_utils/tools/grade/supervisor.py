@@ -36,16 +36,19 @@ from nbformat import NotebookNode
 
 from course_utils.grading import CheckResult, lab_exercises
 from course_utils.grading.exercise import Exercise
-from course_utils.tools.grade import isolation
+from course_utils.tools.grade import isolation, zygote
 from course_utils.tools.grade.gradebook import ExerciseGrade, RunStatus, Settings
 from course_utils.tools.grade.isolation import SCRATCH, Jail, Limits, Report
 from course_utils.tools.grade.replay import judge
 from course_utils.tools.grade.sandbox import MAX_RECORD_BYTES, send
+from course_utils.tools.grade.zygote import Zygote
 
 STARTUP_S = 120.0  # starting a kernel or a Python process that imports torch, on a busy machine
 
 _live: set[Jail] = set()
 _lock = threading.Lock()
+_zygote_key: str | None = None
+_zygote_server: Zygote | None = None
 _stopping = threading.Event()
 
 
@@ -170,11 +173,46 @@ def _start(step: str, folder: Path, uid: int | None, settings: Settings, inputs:
             return None
         if uid is not None:
             inputs = {**_font_cache(), **inputs}
-        jail = isolation.start([sys.executable, "-m", "course_utils.tools.grade.sandbox", step], folder, uid=uid,
-                               limits=limits(settings), env=_env(settings), inputs=inputs, outputs=outputs,
-                               pass_fds=pass_fds, view=settings.view or isolation.python_paths())
+        start = functools.partial(isolation.start, [sys.executable, "-m", "course_utils.tools.grade.sandbox", step],
+                                  folder, uid=uid, limits=limits(settings), env=_env(settings), inputs=inputs,
+                                  outputs=outputs, pass_fds=pass_fds, view=settings.view or isolation.python_paths())
+        server = _zygote(settings)
+        try:
+            jail = start(zygote=server)
+        except (OSError, RuntimeError):
+            if server is None:
+                raise
+            close_zygote(broken=True)  # it died: this run's steps start as new processes from now on
+            jail = start()
         _live.add(jail)
     return jail
+
+
+def _zygote(settings: Settings) -> Zygote | None:
+    """The fork server for steps with ``settings``' environment (started on first use; one at a time;
+    None where there is none, or it failed to start: then steps start as new processes)."""
+    global _zygote_key, _zygote_server
+    if not zygote.enabled() or _zygote_key == "broken":
+        return None
+    env = isolation.environment(_env(settings), os.environ.get("HOME", "/"))
+    key = json.dumps(env, sort_keys=True)
+    if key != _zygote_key:
+        close_zygote()
+        _zygote_key = key
+        try:
+            _zygote_server = Zygote(env)
+        except (OSError, RuntimeError):
+            _zygote_server = None
+    return _zygote_server
+
+
+def close_zygote(broken: bool = False) -> None:
+    """Stop the fork server (the sandboxes it started go on: they need it no more); ``broken``: and start
+    none again until the next run (:func:`resume`)."""
+    global _zygote_key, _zygote_server
+    if _zygote_server is not None:
+        _zygote_server.close()
+    _zygote_key, _zygote_server = ("broken" if broken else None), None
 
 
 def _end(jail: Jail, timeout: float | None) -> Report:
@@ -197,7 +235,10 @@ def stop_all() -> None:
 
 def resume() -> None:
     """Allow starting sandboxes again after :func:`stop_all` (a new run in the same process)."""
+    global _zygote_key
     _stopping.clear()
+    if _zygote_key == "broken":
+        _zygote_key = None
 
 
 # ---- sandboxes started ahead of their notebook ---------------------------------------------------
