@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -48,11 +49,36 @@ def course(*args: str | Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def finish(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        out, _ = proc.communicate()
+def finish(procs: list[subprocess.Popen]) -> list[float]:
+    """Wait for the ``course`` commands; when each printed a notebook's verdict (``time.perf_counter``)."""
+    import threading
+
+    verdicts: list[float] = []
+    outputs: dict[int, list[str]] = {}
+
+    def read(proc: subprocess.Popen) -> None:
+        lines = outputs.setdefault(proc.pid, [])
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if re.search(r"\(lab \d+\): .* in \d+ s$", line.strip()):
+                verdicts.append(time.perf_counter())
+
+    readers = [threading.Thread(target=read, args=(proc,)) for proc in procs]
+    for reader in readers:
+        reader.start()
+    for proc, reader in zip(procs, readers):
+        proc.wait()
+        reader.join()
         if proc.returncode != 0:
+            out = "".join(outputs.get(proc.pid, []))
             raise SystemExit(f"course {' '.join(map(str, proc.args[3:]))} failed ({proc.returncode}):\n{out[-3000:]}")
+    return sorted(verdicts)
+
+
+def steady(verdicts: list[float], start: float) -> tuple[float, float]:
+    """(seconds to the first verdict: start-up, imports; seconds per notebook after it)."""
+    return verdicts[0] - start, (verdicts[-1] - verdicts[0]) / max(1, len(verdicts) - 1)
 
 
 def graded(out: Path) -> list[dict]:
@@ -89,25 +115,32 @@ def main() -> int:
 
         before = load()
         start = time.perf_counter()
-        finish([course("grade", folder / "class", "--out", folder / "one", "--jobs", "1", *flags)])
+        first, per_one = steady(finish([course("grade", folder / "class", "--out", folder / "one", "--jobs", "1",
+                                               *flags)]), start)
         one = time.perf_counter() - start
         rows = graded(folder / "one")
         per = one / args.submissions
-        print(f"--jobs 1: {one:.1f} s, {per:.1f} s per notebook; mean breakdown {mean_timing(rows)}", flush=True)
+        print(f"--jobs 1: {one:.1f} s, {per:.1f} s per notebook (first verdict after {first:.1f} s, then "
+              f"{per_one:.2f} s per notebook); mean breakdown {mean_timing(rows)}", flush=True)
         emit(results, {"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
-                                      "value": round(per, 2), "seconds": round(one, 1), **common, **mean_timing(rows),
+                       "value": round(per, 2), "seconds": round(one, 1), "first_verdict": round(first, 1),
+                       "steady": round(per_one, 2), **common, **mean_timing(rows),
                                       "load": [round(before, 2), round(load(), 2)]})
 
         before = load()
         start = time.perf_counter()
-        finish([course("grade", folder / "class", "--out", folder / "jobs", "--jobs", str(args.jobs), *flags)])
+        first, per_jobs = steady(finish([course("grade", folder / "class", "--out", folder / "jobs", "--jobs",
+                                                str(args.jobs), *flags)]), start)
         parallel = time.perf_counter() - start
         graded(folder / "jobs")
-        print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1", flush=True)
+        print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1 (first verdict after "
+              f"{first:.1f} s, then {per_jobs:.2f} s per notebook: {per_one / per_jobs:.2f}x)", flush=True)
         emit(results, {"lab": "01", "name": f"grading_jobs{args.jobs}",
                                       "metric": f"speed-up of --jobs {args.jobs} (x)",
                                       "value": round(one / parallel, 2), "seconds": round(parallel, 1),
-                                      "efficiency": round(one / parallel / min(args.jobs, cores), 2), **common,
+                                      "efficiency": round(one / parallel / min(args.jobs, cores), 2),
+                                      "first_verdict": round(first, 1), "steady": round(per_jobs, 2),
+                                      "steady_speedup": round(per_one / per_jobs, 2), **common,
                                       "load": [round(before, 2), round(load(), 2)]})
 
         before = load()
@@ -157,13 +190,20 @@ def report(results: list[dict], info: dict[str, str], loads: str, options: str) 
              f"lab 01, `ci` profile, sandbox {'on' if one['sandbox'] else 'off (--no-sandbox)'}, "
              f"{one['cores']} cores, commit {info.get('commit', '?')}. The machine is shared: the load average "
              f"(1 min) of each run is given; {loads} at the end.", "",
-             "| run | wall | result | load before -> after |", "|---|---|---|---|",
+             "`first verdict`: seconds from the command to its first notebook's verdict (the grader and its "
+             "fork server starting: once per run); `then`: seconds per notebook from the first verdict to the last "
+             "(what each further notebook of a class costs).", "",
+             "| run | wall | result | first verdict | then | load before -> after |", "|---|---|---|---|---|---|",
              f"| `--jobs 1` | {one['seconds']:.0f} s | **{one['value']:.1f} s per notebook** | "
+             f"{one['first_verdict']:.1f} s | **{one['steady']:.2f} s per notebook** | "
              f"{one['load'][0]} -> {one['load'][1]} |",
              f"| `--jobs {jobs['name'].removeprefix('grading_jobs')}` | {jobs['seconds']:.0f} s | {jobs['value']:.2f}x "
-             f"of `--jobs 1` ({jobs['efficiency']:.0%} of linear) | {jobs['load'][0]} -> {jobs['load'][1]} |",
+             f"of `--jobs 1` ({jobs['efficiency']:.0%} of linear) | {jobs['first_verdict']:.1f} s | "
+             f"{jobs['steady']:.2f} s per notebook: {jobs['steady_speedup']:.2f}x "
+             f"({jobs['steady_speedup'] / min(int(jobs['name'].removeprefix('grading_jobs')), one['cores']):.0%} "
+             f"of linear) | {jobs['load'][0]} -> {jobs['load'][1]} |",
              f"| {len(shards['shard_sizes'])} shards at once + merge | {shards['seconds']:.0f} s | "
-             f"{shards['value']:.2f}x of one run | {shards['load'][0]} -> {shards['load'][1]} |", "",
+             f"{shards['value']:.2f}x of one run | | | {shards['load'][0]} -> {shards['load'][1]} |", "",
              "Mean seconds per notebook, `--jobs 1`, by phase (`course grade --profile-time`; `warmed_ahead`: how "
              "long its sandboxes had been warming up, while the notebook before it was graded, not part of the "
              "total):", "",

@@ -363,14 +363,20 @@ machine and on its load at the time: both are recorded in each section.
 
 
 def write_report(path: Path, profile: str, body: str) -> None:
-    """Replace (or add) ``profile``'s section of the report at ``path``, keeping the other profiles'."""
-    sections: dict[str, str] = {}
-    if path.exists():
-        for match in re.finditer(r"<!-- profile:(\w+) -->\n(.*?)<!-- /profile:\1 -->\n", path.read_text(), re.S):
-            sections[match.group(1)] = match.group(2)
-    sections[profile] = body
-    order = [p for p in PROFILES if p in sections] + sorted(set(sections) - set(PROFILES))
-    text = HEADER + "".join(f"\n<!-- profile:{p} -->\n{sections[p]}<!-- /profile:{p} -->\n" for p in order)
+    """Replace (or add, in the profiles' order) ``profile``'s section of the report at ``path``; everything
+    else in it stays as it is: the other sections and what was written by hand between and after them."""
+    text = path.read_text() if path.exists() else HEADER
+    block = f"<!-- profile:{profile} -->\n{body}<!-- /profile:{profile} -->\n"
+    own = re.compile(rf"<!-- profile:{re.escape(profile)} -->\n.*?<!-- /profile:{re.escape(profile)} -->\n", re.S)
+    if own.search(text):
+        text = own.sub(lambda _: block, text, count=1)
+    else:
+        def rank(name: str) -> tuple:
+            return (0, PROFILES.index(name), "") if name in PROFILES else (1, 0, name)
+
+        starts = [m.start() for m in re.finditer(r"<!-- profile:(\w+) -->\n", text) if rank(m[1]) > rank(profile)]
+        at = min(starts, default=len(text))
+        text = text[:at].rstrip("\n") + "\n\n" + block + ("\n" + text[at:] if starts else "")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 

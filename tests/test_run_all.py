@@ -148,3 +148,26 @@ def test_unknown_script_name_is_a_clear_error(tmp_path):
     write(tmp_path, "good.py", GOOD)
     with pytest.raises(SystemExit, match="no benchmark named fcn"):
         run_all.discover(tmp_path, ["fcn"])
+
+
+def test_a_report_keeps_what_was_written_by_hand(tmp_path):
+    """Rewriting one profile's section replaces that section only: the other sections, and the notes written
+    by hand between and after them, stay word for word (a benchmark once wiped six hand-written sections)."""
+    report = tmp_path / "RESULTS.md"
+    run_all.write_report(report, "cpu", "cpu figures v1\n")
+    run_all.write_report(report, "grading", "grading figures v1\n")
+    with report.open("a") as f:
+        f.write("\n## Measured by hand\n\nA note that no script writes.\n")
+    text = report.read_text().replace("cpu figures v1\n<!-- /profile:cpu -->\n",
+                                      "cpu figures v1\n<!-- /profile:cpu -->\n\nBetween, by hand.\n")
+    report.write_text(text)
+    run_all.write_report(report, "grading", "grading figures v2\n")
+    run_all.write_report(report, "ci", "ci figures\n")  # a new section goes before the later profiles'
+    run_all.write_report(report, "gpu", "gpu figures\n")
+    after = report.read_text()
+    assert "grading figures v2" in after and "grading figures v1" not in after
+    assert "Between, by hand." in after and "A note that no script writes." in after
+    order = [after.index(f"<!-- profile:{p} -->") for p in ("ci", "cpu", "gpu", "grading")]
+    assert order == sorted(order) and after.startswith(run_all.HEADER)
+    assert after.index("Between, by hand.") < after.index("<!-- profile:gpu -->")
+    assert after.index("A note that no script writes.") > after.index("<!-- /profile:grading -->")

@@ -23,6 +23,11 @@ exits, is stopped (:meth:`Jail.stop`) or killed (:meth:`Jail.kill`), or the grad
 every process left in the namespace (a double-forked ``setsid`` daemon included) and says in its
 :class:`Report` what it found: processes left running, a full folder, the process limit reached.
 
+The grader starts init through its fork server (``start(..., zygote=...)``,
+:mod:`course_utils.tools.grade.zygote`): the same namespaces (made with ``unshare(2)``), the same
+:func:`main` as PID 1, but forked from a process that has the command's libraries imported already,
+and the command (the grader's own steps only) called in the forked process instead of executed.
+
 Without root (or off Linux) there is no sandbox: :func:`support` says why, and ``course grade`` refuses
 unless ``--no-sandbox``; then the same :func:`start` runs the command as the grader's own user in a
 plain scratch folder, in a session of its own, and kills what it left (a child subreaper catches

@@ -2,9 +2,11 @@
 
 Two steps, each ``python -m course_utils.tools.grade.sandbox STEP`` started by the grader in a sandbox
 of its own (:mod:`course_utils.tools.grade.isolation`: namespaces, a dedicated uid, limits), in a
-scratch folder holding ``STEP.json``. A step starts *warm*, before its notebook is known: it does the
-work that is the same for every notebook (imports; the kernel, with the notebook's libraries imported),
-then waits for its inputs, which the grader hands in through a pipe (``inputs_fd``, :func:`receive`:
+scratch folder holding ``STEP.json``; under the grader's fork server
+(:mod:`course_utils.tools.grade.zygote`) the step is :func:`main` called in a forked, warm process, and
+``execute`` forks its kernel too. A step starts *warm*, before its notebook is known: it does the work
+that is the same for every notebook (imports; the kernel, with the notebook's libraries imported), then
+waits for its inputs, which the grader hands in through a pipe (``inputs_fd``, :func:`receive`:
 the notebook's files and ``job.json``). So the grader can start the next notebook's steps while the
 current one runs. No student code runs before the inputs are in, and the pipe is closed by then.
 

@@ -103,6 +103,7 @@ class Zygote:
 
     def __init__(self, env: dict[str, str]):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {**env, "PYTORCH_NVML_BASED_CUDA_CHECK": "1"}  # torch.cuda.is_available() without a CUDA call
         self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(theirs.fileno())], cwd="/",
                                       env=env, pass_fds=(theirs.fileno(),), start_new_session=True,
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -168,6 +169,14 @@ def _warm_up() -> None:
                 guard_rules(ex)
             except Exception:  # noqa: BLE001 - the step meets it again and reports it there
                 pass
+
+
+def _cuda_loaded() -> bool:
+    """Whether this process loaded the CUDA driver (a CUDA call was made: then its children cannot use it)."""
+    try:
+        return "libcuda.so" in Path("/proc/self/maps").read_text()
+    except OSError:
+        return False
 
 
 def _place(fds: Sequence[int], targets: Sequence[int]) -> None:
@@ -242,6 +251,9 @@ def serve(fd: int) -> None:
         _warm_up()
     except BaseException as exc:  # noqa: BLE001 - the grader then starts every step the slow way
         sock.send(f"{type(exc).__name__}: {exc}".encode())
+        return
+    if _cuda_loaded():
+        sock.send(b"the CUDA driver was loaded while warming up: forked children could not use the GPU")
         return
     sock.send(b"ready")
     while True:
