@@ -4,14 +4,16 @@ The mutants, the probes and the reference's own 100-seed runs each call ``evalua
 and seed again and again; :data:`KEPT` lets every call after the first read the reference's output on each
 case instead of running the reference again (``evaluate(..., reference_outputs=KEPT)``). It holds the
 outputs of the last few exercises only (a file's tests of one exercise run one after the other),
-so that its memory stays small.
+so that its memory stays small. :func:`sweep` is how those tests call it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
+
+from course_utils.grading import CheckResult, evaluate
 
 Key = tuple[str, int, int]   # (exercise id, seed, case number)
 
@@ -58,3 +60,12 @@ class RecentExercises(MutableMapping[Key, Any]):
 
 
 KEPT = RecentExercises()
+
+
+def sweep(exercise_id: str, fn: Callable, seeds: Iterable[int]) -> Iterator[tuple[int, CheckResult]]:
+    """(seed, ``evaluate(exercise_id, fn, seed)``) for each seed, the reference's outputs read from :data:`KEPT`
+    and the cases ``fn`` already passed with the same inputs (the fixed cases, the same on every seed) not run
+    again (``passed_cases``)."""
+    passed: dict[str, Any] = {}
+    for seed in seeds:
+        yield seed, evaluate(exercise_id, fn, seed, reference_outputs=KEPT, passed_cases=passed)

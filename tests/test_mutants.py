@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from _reference_outputs import KEPT
+from _reference_outputs import sweep
 
 from course_utils.exercises import known_labs, lab_exercises
 from course_utils.grading import evaluate
@@ -27,9 +27,7 @@ def test_every_exercise_has_at_least_three_mutants(lab):
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: f"{m.exercise}:{m.fn.__name__}")
 def test_the_check_rejects_the_mutant_on_every_seed(mutant):
-    passed: dict[str, object] = {}   # cases the mutant passed on one seed, the same on the next: not run again
-    for seed in SEEDS:
-        result = evaluate(mutant.exercise, mutant.fn, seed, reference_outputs=KEPT, passed_cases=passed)
+    for seed, result in sweep(mutant.exercise, mutant.fn, SEEDS):
         assert not result.passed, f"{mutant.exercise} passed a mutant ({mutant.what}) on seed {seed}"
         assert result.status not in ("reference", "off_limits"), f"judge the mutant on its result: {result.message}"
 

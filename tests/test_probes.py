@@ -9,10 +9,9 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from _reference_outputs import KEPT
+from _reference_outputs import sweep
 
 from course_utils.exercises import known_labs, lab_exercises
-from course_utils.grading import evaluate
 
 MODULES = {lab: importlib.import_module(f"probes.lab{lab}") for lab in known_labs()}
 PROBES = [p for module in MODULES.values() for p in module.PROBES]
@@ -32,9 +31,7 @@ def test_every_exercise_has_a_probe(lab):
 
 
 def passes(probe, seeds):
-    passed: dict[str, object] = {}   # the fixed cases (the same on every seed) are run on the first seed only
-    for seed in seeds:
-        result = evaluate(probe.exercise, probe.fn, seed, reference_outputs=KEPT, passed_cases=passed)
+    for seed, result in sweep(probe.exercise, probe.fn, seeds):
         assert result.passed, f"seed {seed}, a correct {probe.exercise} ({probe.what}) fails: {result.message}"
 
 

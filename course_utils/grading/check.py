@@ -135,10 +135,10 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED,
             return CheckResult(ex.id, status, "\n".join(lines), n, total)
 
         seen = None if passed_cases is None else fingerprint((type(case).__name__, case.note, case.args, case.kwargs))
-        if seen is not None and seen in cast(dict, passed_cases):
+        if passed_cases is not None and seen is not None and seen in passed_cases:
             if case.judged_alone:
                 continue
-            expected, got = copy.deepcopy(cast(dict, passed_cases)[seen])
+            expected, got = copy.deepcopy(passed_cases[seen])
             if _judge(ex, case, got, expected) is None:   # it passed on these outputs before
                 continue
         # snapshot copies a tuple to a tuple and a dict to a dict
@@ -177,9 +177,9 @@ def evaluate(exercise_id: str, fn: Callable[..., Any], seed: int = VISIBLE_SEED,
                        f"{type(exc).__name__}: {exc}")
         if problem:
             return fail("failed", problem)
-        if seen is not None:
+        if passed_cases is not None and seen is not None:
             try:
-                cast(dict, passed_cases)[seen] = None if case.judged_alone else copy.deepcopy((expected, got))
+                passed_cases[seen] = None if case.judged_alone else copy.deepcopy((expected, got))
             except Exception:  # noqa: BLE001 - outputs that cannot be copied: the case is run again next time
                 pass
     return CheckResult(ex.id, "passed", f"✅ {ex.id} PASSED: {total} of {total} cases ({ex.title}).", total, total)

@@ -82,7 +82,9 @@ class AdoptedProvisioner(LocalProvisioner):
 
 def fork_kernel(cwd: Path, env: dict[str, str], kernel_name: str) -> AsyncKernelManager:
     """A kernel forked from this process, in ``cwd`` with ``env``; a manager that drives it."""
-    connection = str(cwd / f"kernel-{os.getpid()}.json")
+    runtime = Path(env.get("JUPYTER_RUNTIME_DIR") or Path(env.get("HOME", str(cwd))) / ".local/share/jupyter/runtime")
+    runtime.mkdir(parents=True, exist_ok=True)  # where jupyter_client puts it: not in the notebook's folder
+    connection = str(runtime / f"kernel-{os.getpid()}.json")
     connection, info = write_connection_file(connection, ip="127.0.0.1", key=secrets.token_hex(16).encode())
     child_env = {**env, "JPY_PARENT_PID": str(os.getpid())}
     child_env.pop("PYTHONEXECUTABLE", None)
