@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,8 +53,6 @@ class _Child:
         deadline = None if timeout is None else time.monotonic() + timeout
         while self.poll() is None:
             if deadline is not None and time.monotonic() > deadline:
-                import subprocess
-
                 raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
             time.sleep(0.02)
         return self.returncode
