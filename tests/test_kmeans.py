@@ -4,6 +4,7 @@ import torch
 from skimage.color import rgb2gray
 from sklearn.cluster import KMeans
 
+from course_utils.ops import kmeans as kmeans_module
 from course_utils.ops.features import pixel_features
 from course_utils.ops.kmeans import assign, kmeans, kmeans_plus_plus, update_centres
 
@@ -98,3 +99,27 @@ def test_pixel_features_against_scikit_image():
         pixel_features(torch.rand(2, 4, 4))
     with pytest.raises(ValueError, match="mode must be"):
         pixel_features(torch.rand(3, 4, 4), "hsv")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_step_gives_the_two_steps_centres(dtype, monkeypatch):
+    """The fused pass (small K) computes the same centres as assign + update, across chunk borders."""
+    monkeypatch.setattr(kmeans_module, "CHUNK", 64)
+    for seed in range(5):
+        x = blobs(n=500, k=6, d=3, seed=seed, dtype=dtype)
+        centres = x[:6].clone()
+        fused = kmeans_module._fused_step(x.T.contiguous(), centres)
+        two_steps = update_centres(x, assign(x, centres), centres)
+        assert fused is not None and fused.dtype == dtype
+        assert torch.allclose(fused, two_steps, atol=1e-5 if dtype == torch.float32 else 1e-12)
+
+
+def test_fused_step_leaves_ties_and_empty_clusters_to_the_two_steps():
+    x = torch.tensor([[0.0], [1.0], [2.0], [2.0]])
+    centres = torch.tensor([[0.0], [2.0], [50.0]])      # x = 1 is equally near centres 0 and 1; centre 2 is empty
+    assert kmeans_module._fused_step(x.T.contiguous(), centres) is None
+    result = kmeans(x, init=centres, max_iter=1)
+    assert result.centres.tolist() == [[0.5], [2.0], [50.0]]   # the tie went to the lowest index
+    no_tie = torch.tensor([[0.0], [0.9], [2.0], [2.0]])
+    fused = kmeans_module._fused_step(no_tie.T.contiguous(), centres)
+    assert fused is not None and torch.allclose(fused, torch.tensor([[0.45], [2.0], [50.0]]))

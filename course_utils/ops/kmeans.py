@@ -10,6 +10,10 @@ The loop, exactly as the lab specifies it:
    or after ``max_iter`` updates; ``centres = new``.
 
 Then a final assignment, and ``inertia = sum of squared distances to the assigned centres``.
+
+For small K (``FUSED_MAX_K``) steps 1 and 2 run in one pass over the points (``_fused_step``): each chunk's
+cluster sums come from a matrix product with its one-hot matrix. It gives the same centres up to rounding
+(the sums are added in another order), and falls back to the two steps when a point is equally near two centres.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from course_utils import validation
 
 # Points per chunk in the distance computation: keeps the N x K matrix small and cache-friendly.
 CHUNK = 65536
+# Up to this many centres, one fused pass (assignment + sums) beats the two steps on CPU (bench/kmeans.py).
+FUSED_MAX_K = 8
 
 
 class KMeansResult(NamedTuple):
@@ -84,6 +90,40 @@ def _update(xt: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> to
     sums = torch.zeros(d, k, dtype=xt.dtype, device=xt.device).scatter_add_(1, labels.expand(d, -1), xt)
     counts = torch.bincount(labels, minlength=k).to(xt.dtype)
     return torch.where(counts[:, None] > 0, sums.T / counts.clamp(min=1)[:, None], centres)
+
+
+def _fused_step(xt: torch.Tensor, centres: torch.Tensor) -> torch.Tensor | None:
+    """Steps 1 and 2 in one pass: the new centres (``K x D``) from the transposed points ``D x N``.
+
+    In each chunk, ``d == d.amin(0)`` is the ``K x chunk`` one-hot matrix of the labels, and
+    ``chunk @ onehot.T`` adds up each cluster's points (``D x K``); the labels are never stored.
+    Returns None when some point is equally near two centres (its column has two ones): the caller
+    then takes the two steps, whose ties go to the lowest index.
+    """
+    k, dim = centres.shape
+    n = xt.shape[1]
+    c_sq = (centres * centres).sum(1, keepdim=True)                      # K x 1
+    sums_t = torch.zeros(dim, k, dtype=xt.dtype, device=xt.device)       # D x K
+    counts = torch.zeros(k, dtype=torch.float64, device=xt.device)
+    for start in range(0, n, CHUNK):
+        chunk = xt[:, start:start + CHUNK]
+        d = torch.addmm(c_sq, centres, chunk, alpha=-2.0)               # K x chunk
+        onehot = (d == d.amin(0)).to(xt.dtype)
+        sums_t.addmm_(chunk, onehot.T)
+        counts += onehot.sum(1)
+    if counts.sum() != n:
+        return None
+    return torch.where(counts[:, None] > 0, sums_t.T / counts.clamp(min=1)[:, None].to(xt.dtype), centres)
+
+
+def _lloyd_step(xt: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """One assignment and update: the new centres ``K x D`` (fused for small K)."""
+    if centres.shape[0] <= FUSED_MAX_K:
+        new = _fused_step(xt, centres)
+        if new is not None:
+            return new
+    labels, _ = _nearest(xt, centres)
+    return _update(xt, labels, centres)
 
 
 def assign(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
@@ -155,8 +195,7 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
     with torch.inference_mode():
         for _ in range(max_iter):
             n_iter += 1
-            labels, _ = _nearest(xt, centres)
-            new = _update(xt, labels, centres)
+            new = _lloyd_step(xt, centres)
             shift = float(((new - centres) ** 2).sum())
             centres = new
             if shift <= threshold:
