@@ -1,5 +1,6 @@
 """Benchmark: `course grade` on a class of lab 01 notebooks: seconds per notebook and where they go, the
-``--jobs`` scaling, and shards (``--shard K/N``, run at once as a job array's tasks would, then
+``--jobs`` scaling (on all the cores, and per core: ``--jobs 1`` held to one core against ``--jobs N``
+on N cores), and shards (``--shard K/N``, run at once as a job array's tasks would, then
 ``course grade merge``) against one run.
 
 The class: ``--submissions`` copies of the solved lab 01 (solutions/01_kmeans.ipynb, every cell run in the
@@ -43,10 +44,12 @@ def sandbox_flag() -> list[str]:
     return [] if isolation.support().isolated else ["--no-sandbox"]
 
 
-def course(*args: str | Path) -> subprocess.Popen:
+def course(*args: str | Path, cores: list[int] | None = None) -> subprocess.Popen:
+    """``course ARGS`` as a separate process; on ``cores`` only (its sandboxes inherit the affinity), if given."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
     return subprocess.Popen([sys.executable, "-m", "course_utils", *map(str, args)], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=pin)
 
 
 def finish(procs: list[subprocess.Popen]) -> list[float]:
@@ -103,7 +106,9 @@ def main() -> int:
     args = parser.parse_args()
     results: list[dict] = []
     flags = ["--seed", SEED, "--force", *sandbox_flag()]
-    cores = os.cpu_count() or 1
+    from course_utils.tools.grade.supervisor import usable_cores
+
+    cores = usable_cores()
     print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: "
           f"{'no' if flags[-1] == '--no-sandbox' else 'yes'}, load average {load():.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
@@ -142,6 +147,32 @@ def main() -> int:
                                       "first_verdict": round(first, 1), "steady": round(per_jobs, 2),
                                       "steady_speedup": round(per_one / per_jobs, 2), **common,
                                       "load": [round(before, 2), round(load(), 2)]})
+
+        if hasattr(os, "sched_setaffinity") and 1 < args.jobs <= cores:
+            usable = sorted(os.sched_getaffinity(0))
+            before = load()
+            start = time.perf_counter()
+            _, per_single = steady(finish([course("grade", folder / "class", "--out", folder / "single", "--jobs", "1",
+                                                  *flags, cores=usable[:1])]), start)
+            single = time.perf_counter() - start
+            graded(folder / "single")
+            if args.jobs < cores:  # --jobs N held to N cores; with N = all cores, the run above
+                start = time.perf_counter()
+                _, per_jobs = steady(finish([course("grade", folder / "class", "--out", folder / "pinned", "--jobs",
+                                                    str(args.jobs), *flags, cores=usable[:args.jobs])]), start)
+                parallel = time.perf_counter() - start
+                graded(folder / "pinned")
+            speedup, steady_speedup = single / parallel, per_single / per_jobs
+            print(f"per core: --jobs 1 on 1 core {single:.1f} s ({per_single:.2f} s per notebook after the first), "
+                  f"--jobs {args.jobs} on {args.jobs} cores {parallel:.1f} s: {speedup:.2f}x "
+                  f"({speedup / args.jobs:.0%} of linear; after the first verdict {steady_speedup:.2f}x, "
+                  f"{steady_speedup / args.jobs:.0%})", flush=True)
+            emit(results, {"lab": "01", "name": "grading_per_core",
+                           "metric": f"speed-up of --jobs {args.jobs} on {args.jobs} cores over --jobs 1 on 1 core (x)",
+                           "value": round(speedup, 2), "seconds": round(single, 1), "jobs": args.jobs,
+                           "efficiency": round(speedup / args.jobs, 2), "steady": round(per_single, 2),
+                           "steady_speedup": round(steady_speedup, 2), **common,
+                           "load": [round(before, 2), round(load(), 2)]})
 
         before = load()
         start = time.perf_counter()
@@ -184,7 +215,7 @@ def report(results: list[dict], info: dict[str, str], loads: str, options: str) 
     from course_utils.tools.grade.supervisor import Clock
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    one, jobs, shards = results
+    one, jobs, *per_core, shards = results
     lines = ["## Grading (`bench/grading.py`)", "",
              f"Measured {now} with `python bench/grading.py {options}`: {one['notebooks']} copies of the solved "
              f"lab 01, `ci` profile, sandbox {'on' if one['sandbox'] else 'off (--no-sandbox)'}, "
@@ -202,6 +233,10 @@ def report(results: list[dict], info: dict[str, str], loads: str, options: str) 
              f"{jobs['steady']:.2f} s per notebook: {jobs['steady_speedup']:.2f}x "
              f"({jobs['steady_speedup'] / min(int(jobs['name'].removeprefix('grading_jobs')), one['cores']):.0%} "
              f"of linear) | {jobs['load'][0]} -> {jobs['load'][1]} |",
+             *[f"| `--jobs 1` on 1 core, then `--jobs {p['jobs']}` on {p['jobs']} cores | {p['seconds']:.0f} s on 1 "
+               f"core | {p['value']:.2f}x ({p['efficiency']:.0%} of linear) | | {p['steady']:.2f} s per notebook on 1 "
+               f"core: {p['steady_speedup']:.2f}x ({p['steady_speedup'] / p['jobs']:.0%} of linear) | "
+               f"{p['load'][0]} -> {p['load'][1]} |" for p in per_core],
              f"| {len(shards['shard_sizes'])} shards at once + merge | {shards['seconds']:.0f} s | "
              f"{shards['value']:.2f}x of one run | | | {shards['load'][0]} -> {shards['load'][1]} |", "",
              "Mean seconds per notebook, `--jobs 1`, by phase (`course grade --profile-time`; `warmed_ahead`: how "

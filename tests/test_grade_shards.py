@@ -5,6 +5,7 @@ every row is decided without a sandbox; grading real notebooks across shards is 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -219,3 +220,19 @@ def test_the_readme_shows_the_cluster_examples_as_they_are():
     assert merge_job["spec"]["suspend"] is True
     container = merge_job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["course", "grade", "merge", "/class/gradebook"]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity (Linux)")
+def test_threads_per_notebook_share_the_cores_the_grader_may_use():
+    """A SLURM task (or taskset) gets a share of the node: its sandboxes' threads come from that share."""
+    from course_utils.tools.grade.gradebook import Settings
+    from course_utils.tools.grade.supervisor import limits, threads_per_notebook
+
+    allowed = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {min(allowed)})
+        assert threads_per_notebook(Settings(jobs=1)) == 1 and limits(Settings(jobs=1)).cpus == 1
+    finally:
+        os.sched_setaffinity(0, allowed)
+    assert threads_per_notebook(Settings(jobs=1)) == len(allowed)
+    assert threads_per_notebook(Settings(jobs=len(allowed) + 1)) == 1

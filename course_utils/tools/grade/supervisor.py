@@ -149,8 +149,18 @@ def _skipped_note(nb: NotebookNode, last: int, log: dict) -> list[str]:
 
 
 # ---- sandboxes -----------------------------------------------------------------------------------
+def usable_cores() -> int:
+    """The cores this process may run on: a SLURM task's or ``taskset``'s share, not the whole machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_notebook(settings: Settings) -> int:
+    """Threads for each sandbox's torch and BLAS: the usable cores shared among ``--jobs`` notebooks."""
+    return max(1, usable_cores() // settings.jobs)
+
+
 def limits(settings: Settings) -> Limits:
-    threads = max(1, (os.cpu_count() or 1) // settings.jobs)
+    threads = threads_per_notebook(settings)
     cpu = int((settings.timeout + 2 * STARTUP_S) * (threads + 1))
     return Limits(memory_gib=settings.memory_gib, disk_gib=settings.disk_gib, processes=settings.processes,
                   cpu_seconds=cpu, cpus=threads)
@@ -517,7 +527,7 @@ def _env(settings: Settings) -> dict[str, str]:
     """Variables of the steps' environment (besides :func:`isolation.environment`'s)."""
     import course_utils
 
-    threads = str(max(1, (os.cpu_count() or 1) // settings.jobs))
+    threads = str(threads_per_notebook(settings))
     package = Path(course_utils.__file__).resolve().parent.parent
     entries = [str(package), *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
     path = os.pathsep.join(p for p in dict.fromkeys(entries) if p)
