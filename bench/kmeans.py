@@ -5,7 +5,7 @@ Same data (a 1-megapixel RGB image: skimage's astronaut at 1024 x 1024), same k,
 ``--repeats`` wall times, the ratio (scikit-learn time / ours: > 1 means we are faster) and the relative
 inertia difference, then the lab's quality figure (mIoU on the noisy three-intensity image, target 0.95).
 
-Usage: python bench/kmeans.py [--ks 4 8 16] [--repeats 3] [--threads N]
+Usage: python bench/kmeans.py [--ks 4 8 16 32] [--repeats 3] [--threads N]
 
 Machine-readable lines start with ``RESULT `` followed by JSON (collected by bench/run_all.py).
 """
@@ -43,7 +43,7 @@ def time_best(fn, repeats: int) -> tuple[float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ks", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--ks", type=int, nargs="+", default=[4, 8, 16, 32])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--size", type=int, default=1024, help="image side in pixels (1024 -> 1 megapixel)")

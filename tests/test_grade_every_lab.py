@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +33,14 @@ LABS = {lab: (sorted((ROOT / "labs").glob(f"{lab}_*.ipynb")) or [ROOT / "labs" /
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("wheel")
+    # built from a copy of what the wheel is made of: setuptools' build/ folder stays out of the checkout,
+    # and a stale one left there (modules since deleted) cannot get into the wheel
+    source = tmp / "source"
+    shutil.copytree(ROOT / "course_utils", source / "course_utils", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(tmp / "dist"), str(ROOT)], check=True, cwd=tmp)
+                    "--wheel-dir", str(tmp / "dist"), str(source)], check=True, cwd=tmp)
     wheel = next((tmp / "dist").glob("course_utils-*.whl"))
     site = tmp / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site),

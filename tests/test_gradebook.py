@@ -26,7 +26,7 @@ from _notebooks import (
 )
 
 from course_utils.grading import evaluate, lab_exercises
-from course_utils.tools.grade import command, gradebook, isolation, submissions
+from course_utils.tools.grade import command, gradebook, isolation, submissions, zygote
 from course_utils.tools.grade.gradebook import Entry
 
 IDS = [ex.id for ex in lab_exercises("01")]
@@ -307,6 +307,23 @@ def test_a_rerun_reuses_unchanged_notebooks(real, capsys):
     assert run_grade(folder / "in", "--out", folder / "out") == 0
     assert time.monotonic() - start < 30 and "2 unchanged" in capsys.readouterr().out
     assert load(folder / "out") == real["grades"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not isolation.support().isolated or not zygote.enabled(), reason="the fork server serves sandboxes")
+def test_without_its_fork_server_the_grader_says_so_once_and_grades_the_same(tmp_path, monkeypatch, capsys):
+    from course_utils.tools.grade import supervisor
+
+    def no_server(env):
+        raise OSError("made to fail by the test")
+
+    monkeypatch.setattr(supervisor, "Zygote", no_server)
+    (tmp_path / "in").mkdir()
+    shutil.copy(SOLUTION, tmp_path / "in" / "alice.ipynb")
+    assert run_grade(tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert capsys.readouterr().err.count("fork server did not start (made to fail by the test)") == 1
+    alice = load(tmp_path / "out")["alice"]
+    assert alice["total"] == alice["out_of"] == len(IDS), {k: v["message"] for k, v in alice["exercises"].items()}
 
 
 def test_a_changed_file_is_regraded_and_force_regrades(tmp_path, capsys):

@@ -49,6 +49,7 @@ _live: set[Jail] = set()
 _lock = threading.Lock()
 _zygote_key: str | None = None
 _zygote_server: Zygote | None = None
+_zygote_said = False       # whether this run said that it grades without the fork server
 _stopping = threading.Event()
 
 
@@ -193,6 +194,7 @@ def _start(step: str, folder: Path, uid: int | None, settings: Settings, inputs:
             if server is None:
                 raise
             close_zygote(broken=True)  # it died: this run's steps start as new processes from now on
+            _say_no_zygote(f"the grader's fork server stopped ({sys.exc_info()[1]})")
             jail = start()
         _live.add(jail)
     return jail
@@ -211,9 +213,19 @@ def _zygote(settings: Settings) -> Zygote | None:
         _zygote_key = key
         try:
             _zygote_server = Zygote(env)
-        except (OSError, RuntimeError):
+        except (OSError, RuntimeError) as exc:
             _zygote_server = None
+            _say_no_zygote(f"the grader's fork server did not start ({exc})")
     return _zygote_server
+
+
+def _say_no_zygote(why: str) -> None:
+    """Tell the instructor, once a run, that its notebooks are graded the slower way (the grades are the same)."""
+    global _zygote_said
+    if not _zygote_said:
+        _zygote_said = True
+        print(f"course grade: note: {why}: every sandbox starts a new Python instead (a few seconds more a "
+              "notebook; the grades are the same)", file=sys.stderr, flush=True)
 
 
 def close_zygote(broken: bool = False) -> None:
@@ -245,8 +257,9 @@ def stop_all() -> None:
 
 def resume() -> None:
     """Allow starting sandboxes again after :func:`stop_all` (a new run in the same process)."""
-    global _zygote_key
+    global _zygote_key, _zygote_said
     _stopping.clear()
+    _zygote_said = False
     if _zygote_key == "broken":
         _zygote_key = None
 
