@@ -3,7 +3,9 @@
 Same data (a 1-megapixel RGB image: skimage's astronaut at 1024 x 1024), same k, same initial centres
 (k-means++ from a fixed seed), same tolerance, Lloyd's algorithm on both sides. Prints the best of
 ``--repeats`` wall times, the ratio (scikit-learn time / ours: > 1 means we are faster) and the relative
-inertia difference, then the lab's quality figure (mIoU on the noisy three-intensity image, target 0.95).
+inertia difference; ``first``: our first fit, which on CPU includes compiling the loop for that k
+(``course_utils.ops.kmeans.COMPILE_MIN_WORK``: a few seconds without torch's disk cache, about one with it);
+then the lab's quality figure (mIoU on the noisy three-intensity image, target 0.95).
 
 Usage: python bench/kmeans.py [--ks 4 8 16 32] [--repeats 3] [--threads N]
 
@@ -60,7 +62,8 @@ def main() -> None:
     x_np = x.numpy()
     x_dev = x.to(device)
     print(f"data: {x.shape[0]} pixels x {x.shape[1]} features")
-    print(f"{'k':>3} {'ours ms':>9} {'sklearn ms':>11} {'ratio':>6} {'iters':>9} {'inertia diff':>13}")
+    print(f"{'k':>3} {'ours ms':>9} {'sklearn ms':>11} {'ratio':>6} {'iters':>9} {'inertia diff':>13} "
+          f"{'first ms':>9} {'compiled':>8}")
     for k in args.ks:
         init = K.kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
 
@@ -72,17 +75,22 @@ def main() -> None:
         def theirs(k=k, init=init):
             return KMeans(k, init=init.numpy(), n_init=1, max_iter=300, tol=1e-4, algorithm="lloyd").fit(x_np)
 
-        ours()  # warm-up (allocations, CUDA context)
+        start = time.perf_counter()
+        ours()  # warm-up (allocations, CUDA context, compiling)
+        first = time.perf_counter() - start
+        compiled = K._can_compile(x_dev.T, k)
         t_ours, r_ours = time_best(ours, args.repeats)
         t_sk, r_sk = time_best(theirs, args.repeats)
         diff = (r_ours.inertia - r_sk.inertia_) / r_sk.inertia_
         ratio = t_sk / t_ours
         print(f"{k:>3} {t_ours * 1000:>9.0f} {t_sk * 1000:>11.0f} {ratio:>6.2f} "
-              f"{r_ours.n_iter:>4}/{r_sk.n_iter_:<4} {diff:>+13.2e}")
+              f"{r_ours.n_iter:>4}/{r_sk.n_iter_:<4} {diff:>+13.2e} {first * 1000:>9.0f} "
+              f"{'yes' if compiled else 'no':>8}")
         print("RESULT " + json.dumps({
             "lab": "01", "name": f"kmeans_k{k}", "metric": "speed vs scikit-learn (x)", "value": round(ratio, 3),
             "seconds": round(t_ours, 4), "peer": "scikit-learn KMeans (lloyd)", "peer_seconds": round(t_sk, 4),
-            "inertia_rel_diff": diff, "iterations": r_ours.n_iter, "profile": P.name, "device": str(device),
+            "inertia_rel_diff": diff, "iterations": r_ours.n_iter, "first_fit_seconds": round(first, 2),
+            "compiled": compiled, "profile": P.name, "device": str(device),
             "threads": torch.get_num_threads(), "load": round(load, 2)}))
 
     start = time.perf_counter()

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -101,25 +103,50 @@ def test_pixel_features_against_scikit_image():
         pixel_features(torch.rand(3, 4, 4), "hsv")
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fused_step_gives_the_two_steps_centres(dtype, monkeypatch):
-    """The fused pass (small K) computes the same centres as assign + update, across chunk borders."""
-    monkeypatch.setattr(kmeans_module, "CHUNK", 64)
-    for seed in range(5):
-        x = blobs(n=500, k=6, d=3, seed=seed, dtype=dtype)
-        centres = x[:6].clone()
-        fused = kmeans_module._fused_step(x.T.contiguous(), centres)
-        two_steps = update_centres(x, assign(x, centres), centres)
-        assert fused is not None and fused.dtype == dtype
-        assert torch.allclose(fused, two_steps, atol=1e-5 if dtype == torch.float32 else 1e-12)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_the_compiled_loop_gives_the_loops_result(dtype, monkeypatch):
+    """Large inputs on CPU run Lloyd's loop compiled: the same labels, iterations, centres and inertia."""
+    x = blobs(n=2000, k=5, d=3, seed=3, dtype=dtype)
+    init = x[:5].clone()
+    monkeypatch.setattr(kmeans_module, "COMPILE_MIN_WORK", float("inf"))
+    plain = kmeans(x, init=init, tol=0.0, max_iter=50)
+    monkeypatch.setattr(kmeans_module, "COMPILE_MIN_WORK", 1)
+    compiled, calls = kmeans_module._compiled_step(), []
+    monkeypatch.setattr(kmeans_module, "_compiled_step", lambda: lambda *a: calls.append(1) or compiled(*a))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed compile warns: here it must not fail
+        fast = kmeans(x, init=init, tol=0.0, max_iter=50)
+    assert len(calls) == plain.n_iter + 1  # every step and the final assignment ran compiled
+    assert torch.equal(fast.labels, plain.labels) and fast.n_iter == plain.n_iter
+    assert fast.centres.dtype == dtype and torch.allclose(fast.centres, plain.centres, atol=1e-5)
+    assert fast.inertia == pytest.approx(plain.inertia, rel=1e-5)
 
 
-def test_fused_step_leaves_ties_and_empty_clusters_to_the_two_steps():
-    x = torch.tensor([[0.0], [1.0], [2.0], [2.0]])
-    centres = torch.tensor([[0.0], [2.0], [50.0]])      # x = 1 is equally near centres 0 and 1; centre 2 is empty
-    assert kmeans_module._fused_step(x.T.contiguous(), centres) is None
-    result = kmeans(x, init=centres, max_iter=1)
-    assert result.centres.tolist() == [[0.5], [2.0], [50.0]]   # the tie went to the lowest index
-    no_tie = torch.tensor([[0.0], [0.9], [2.0], [2.0]])
-    fused = kmeans_module._fused_step(no_tie.T.contiguous(), centres)
-    assert fused is not None and torch.allclose(fused, torch.tensor([[0.45], [2.0], [50.0]]))
+def test_without_a_working_compiler_it_says_so_once_and_runs_the_two_steps(monkeypatch):
+    def broken():
+        def step(xt, centres):
+            raise RuntimeError("no C++ compiler (made up by the test)")
+        return step
+
+    monkeypatch.setattr(kmeans_module, "_compiled_step", broken)
+    monkeypatch.setattr(kmeans_module, "_compile_failed", False)
+    x = blobs(n=400, k=4, d=2, seed=1)
+    plain = kmeans(x, init=x[:4].clone())
+    monkeypatch.setattr(kmeans_module, "COMPILE_MIN_WORK", 1)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*no C.. compiler"):
+        first = kmeans(x, init=x[:4].clone())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        second = kmeans(x, init=x[:4].clone())  # no second warning: it does not try again
+    for result in (first, second):
+        assert torch.equal(result.labels, plain.labels) and torch.equal(result.centres, plain.centres)
+
+
+def test_small_inputs_are_not_compiled(monkeypatch):
+    def never():
+        raise AssertionError("a small input was compiled")
+
+    monkeypatch.setattr(kmeans_module, "_compiled_step", never)
+    x = blobs(n=300, k=4, d=3)
+    assert 300 * 4 < kmeans_module.COMPILE_MIN_WORK
+    kmeans(x, 4, generator=torch.Generator().manual_seed(0))
