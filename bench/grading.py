@@ -106,6 +106,7 @@ def main() -> int:
     args = parser.parse_args()
     results: list[dict] = []
     flags = ["--seed", SEED, "--force", *sandbox_flag()]
+    from course_utils import config
     from course_utils.tools.grade.supervisor import usable_cores
 
     cores = usable_cores()
@@ -116,7 +117,9 @@ def main() -> int:
         (folder / "class").mkdir()
         for i in range(args.submissions):
             shutil.copy(SOLUTION, folder / "class" / f"student{i:03d}.ipynb")
-        common = {"profile": "ci", "notebooks": args.submissions, "cores": cores, "sandbox": not sandbox_flag()}
+        # the notebooks are graded in `course grade`'s default profile (ci), whatever profile this script runs in
+        common = {"profile": config.profile_name(config.get_device()), "graded_in": "ci",
+                  "notebooks": args.submissions, "cores": cores, "sandbox": not sandbox_flag()}
 
         before = load()
         start = time.perf_counter()
