@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,6 +85,29 @@ def steady(verdicts: list[float], start: float) -> tuple[float, float]:
     return verdicts[0] - start, (verdicts[-1] - verdicts[0]) / max(1, len(verdicts) - 1)
 
 
+@dataclass
+class Timed:
+    """One ``course grade`` run of the class: wall seconds, seconds to the first verdict, seconds per notebook
+    after it, its gradebook's rows and the load average before and after."""
+
+    seconds: float
+    first: float
+    steady: float
+    rows: list[dict]
+    load: list[float]
+
+
+def grade_class(folder: Path, out: Path, jobs: int, flags: list[str], cores: list[int] | None = None) -> Timed:
+    """``course grade FOLDER --out OUT --jobs JOBS FLAGS`` (on ``cores`` only, if given), timed; every
+    notebook must get full marks."""
+    before = load()
+    start = time.perf_counter()
+    first, per = steady(finish([course("grade", folder, "--out", out, "--jobs", str(jobs), *flags, cores=cores)]),
+                        start)
+    seconds = time.perf_counter() - start
+    return Timed(seconds, first, per, graded(out), [round(before, 2), round(load(), 2)])
+
+
 def graded(out: Path) -> list[dict]:
     rows = [e for f in sorted(out.glob("**/grades.json")) for e in json.loads(f.read_text())["submissions"]]
     bad = [e["student"] for e in rows if e["status"] != "graded" or e["total"] != e["out_of"]]
@@ -107,9 +131,8 @@ def main() -> int:
     results: list[dict] = []
     flags = ["--seed", SEED, "--force", *sandbox_flag()]
     from course_utils import config
-    from course_utils.tools.grade.supervisor import usable_cores
 
-    cores = usable_cores()
+    cores = config.usable_cores()
     print(f"{args.submissions} lab 01 notebooks, {cores} cores, sandbox: "
           f"{'no' if flags[-1] == '--no-sandbox' else 'yes'}, load average {load():.2f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
@@ -121,61 +144,42 @@ def main() -> int:
         common = {"profile": config.profile_name(config.get_device()), "graded_in": "ci",
                   "notebooks": args.submissions, "cores": cores, "sandbox": not sandbox_flag()}
 
-        before = load()
-        start = time.perf_counter()
-        first, per_one = steady(finish([course("grade", folder / "class", "--out", folder / "one", "--jobs", "1",
-                                               *flags)]), start)
-        one = time.perf_counter() - start
-        rows = graded(folder / "one")
-        per = one / args.submissions
-        print(f"--jobs 1: {one:.1f} s, {per:.1f} s per notebook (first verdict after {first:.1f} s, then "
-              f"{per_one:.2f} s per notebook); mean breakdown {mean_timing(rows)}", flush=True)
-        emit(results, {"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
-                       "value": round(per, 2), "seconds": round(one, 1), "first_verdict": round(first, 1),
-                       "steady": round(per_one, 2), **common, **mean_timing(rows),
-                                      "load": [round(before, 2), round(load(), 2)]})
+        def timed(out: str, jobs: int, cores: list[int] | None = None) -> Timed:
+            return grade_class(folder / "class", folder / out, jobs, flags, cores)
 
-        before = load()
-        start = time.perf_counter()
-        first, per_jobs = steady(finish([course("grade", folder / "class", "--out", folder / "jobs", "--jobs",
-                                                str(args.jobs), *flags)]), start)
-        parallel = time.perf_counter() - start
-        graded(folder / "jobs")
-        print(f"--jobs {args.jobs}: {parallel:.1f} s: {one / parallel:.2f}x of --jobs 1 (first verdict after "
-              f"{first:.1f} s, then {per_jobs:.2f} s per notebook: {per_one / per_jobs:.2f}x)", flush=True)
-        emit(results, {"lab": "01", "name": f"grading_jobs{args.jobs}",
-                                      "metric": f"speed-up of --jobs {args.jobs} (x)",
-                                      "value": round(one / parallel, 2), "seconds": round(parallel, 1),
-                                      "efficiency": round(one / parallel / min(args.jobs, cores), 2),
-                                      "first_verdict": round(first, 1), "steady": round(per_jobs, 2),
-                                      "steady_speedup": round(per_one / per_jobs, 2), **common,
-                                      "load": [round(before, 2), round(load(), 2)]})
+        one = timed("one", 1)
+        per = one.seconds / args.submissions
+        print(f"--jobs 1: {one.seconds:.1f} s, {per:.1f} s per notebook (first verdict after {one.first:.1f} s, "
+              f"then {one.steady:.2f} s per notebook); mean breakdown {mean_timing(one.rows)}", flush=True)
+        emit(results, {"lab": "01", "name": "grading_jobs1", "metric": "seconds per notebook graded",
+                       "value": round(per, 2), "seconds": round(one.seconds, 1), "first_verdict": round(one.first, 1),
+                       "steady": round(one.steady, 2), **common, **mean_timing(one.rows), "load": one.load})
+
+        jobs = timed("jobs", args.jobs)
+        speedup, steady_speedup = one.seconds / jobs.seconds, one.steady / jobs.steady
+        print(f"--jobs {args.jobs}: {jobs.seconds:.1f} s: {speedup:.2f}x of --jobs 1 (first verdict after "
+              f"{jobs.first:.1f} s, then {jobs.steady:.2f} s per notebook: {steady_speedup:.2f}x)", flush=True)
+        emit(results, {"lab": "01", "name": f"grading_jobs{args.jobs}", "metric": f"speed-up of --jobs {args.jobs} (x)",
+                       "value": round(speedup, 2), "seconds": round(jobs.seconds, 1),
+                       "efficiency": round(speedup / min(args.jobs, cores), 2), "first_verdict": round(jobs.first, 1),
+                       "steady": round(jobs.steady, 2), "steady_speedup": round(steady_speedup, 2), **common,
+                       "load": jobs.load})
 
         if hasattr(os, "sched_setaffinity") and 1 < args.jobs <= cores:
             usable = sorted(os.sched_getaffinity(0))
-            before = load()
-            start = time.perf_counter()
-            _, per_single = steady(finish([course("grade", folder / "class", "--out", folder / "single", "--jobs", "1",
-                                                  *flags, cores=usable[:1])]), start)
-            single = time.perf_counter() - start
-            graded(folder / "single")
-            if args.jobs < cores:  # --jobs N held to N cores; with N = all cores, the run above
-                start = time.perf_counter()
-                _, per_jobs = steady(finish([course("grade", folder / "class", "--out", folder / "pinned", "--jobs",
-                                                    str(args.jobs), *flags, cores=usable[:args.jobs])]), start)
-                parallel = time.perf_counter() - start
-                graded(folder / "pinned")
-            speedup, steady_speedup = single / parallel, per_single / per_jobs
-            print(f"per core: --jobs 1 on 1 core {single:.1f} s ({per_single:.2f} s per notebook after the first), "
-                  f"--jobs {args.jobs} on {args.jobs} cores {parallel:.1f} s: {speedup:.2f}x "
+            single = timed("single", 1, usable[:1])
+            # --jobs N held to N cores; with N = all the cores, that is the run above
+            pinned = timed("pinned", args.jobs, usable[:args.jobs]) if args.jobs < cores else jobs
+            speedup, steady_speedup = single.seconds / pinned.seconds, single.steady / pinned.steady
+            print(f"per core: --jobs 1 on 1 core {single.seconds:.1f} s ({single.steady:.2f} s per notebook after "
+                  f"the first), --jobs {args.jobs} on {args.jobs} cores {pinned.seconds:.1f} s: {speedup:.2f}x "
                   f"({speedup / args.jobs:.0%} of linear; after the first verdict {steady_speedup:.2f}x, "
                   f"{steady_speedup / args.jobs:.0%})", flush=True)
             emit(results, {"lab": "01", "name": "grading_per_core",
                            "metric": f"speed-up of --jobs {args.jobs} on {args.jobs} cores over --jobs 1 on 1 core (x)",
-                           "value": round(speedup, 2), "seconds": round(single, 1), "jobs": args.jobs,
-                           "efficiency": round(speedup / args.jobs, 2), "steady": round(per_single, 2),
-                           "steady_speedup": round(steady_speedup, 2), **common,
-                           "load": [round(before, 2), round(load(), 2)]})
+                           "value": round(speedup, 2), "seconds": round(single.seconds, 1), "jobs": args.jobs,
+                           "efficiency": round(speedup / args.jobs, 2), "steady": round(single.steady, 2),
+                           "steady_speedup": round(steady_speedup, 2), **common, "load": single.load})
 
         before = load()
         start = time.perf_counter()
@@ -189,14 +193,11 @@ def main() -> int:
         books = sorted((folder / "shards").glob("shard-*/grades.json"))
         sizes = [len(json.loads(f.read_text())["submissions"]) for f in books]
         print(f"{args.shards} shards at once ({sizes} notebooks) + merge: {sharded:.1f} s: "
-              f"{one / sharded:.2f}x of one run",
-              flush=True)
+              f"{one.seconds / sharded:.2f}x of one run", flush=True)
         emit(results, {"lab": "01", "name": f"grading_{args.shards}shards",
-                                      "metric": f"speed-up of {args.shards} shards + merge (x)",
-                                      "value": round(one / sharded,
-                                                     2), "seconds": round(sharded, 1), "shard_sizes": sizes,
-                                      **common,
-                                      "load": [round(before, 2), round(load(), 2)]})
+                       "metric": f"speed-up of {args.shards} shards + merge (x)",
+                       "value": round(one.seconds / sharded, 2), "seconds": round(sharded, 1), "shard_sizes": sizes,
+                       **common, "load": [round(before, 2), round(load(), 2)]})
     if args.report:
         from run_all import load_average, machine_info, write_report
 

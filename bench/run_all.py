@@ -172,7 +172,10 @@ def machine_info() -> dict[str, str]:
         cpu = names[0].strip() if names else cpu
     except OSError:
         pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    sys.path.insert(0, str(ROOT))
+    from course_utils.config import usable_cores
+
+    usable = usable_cores()
     info["CPU"] = f"{cpu}, {usable} usable cores ({os.cpu_count()} logical)"
     try:
         kib = int(re.search(r"^MemTotal:\s*(\d+)", Path("/proc/meminfo").read_text(), re.M).group(1))

@@ -56,6 +56,11 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on: a SLURM task's or ``taskset``'s share, not the whole machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def seed_everything(seed: int = DEFAULT_SEED) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); returns a CPU ``torch.Generator`` with that seed."""
     validation.int_at_least("seed", seed, 0)

@@ -15,8 +15,7 @@ On CPU, a large input (``N * K >= COMPILE_MIN_WORK``) runs steps 1 and 2 through
 (``_unrolled_step``): the same loop written point by point, which inductor turns into one pass over the
 points, like scikit-learn's Cython. It compiles once per K and dtype in a process (seconds; torch caches the
 result on disk for the next process), and gives the same labels and centres up to rounding (the sums are
-added in another order). Where compiling fails (no
-C++ compiler), it says so once and runs the two steps.
+added in another order). Where compiling fails (no C++ compiler), it says so once and runs the two steps.
 """
 
 from __future__ import annotations
@@ -96,8 +95,12 @@ def _update(xt: torch.Tensor, labels: torch.Tensor, centres: torch.Tensor) -> to
     """Cluster means from the transposed points ``D x N``; empty clusters keep their centre."""
     k, d = centres.shape
     sums = torch.zeros(d, k, dtype=xt.dtype, device=xt.device).scatter_add_(1, labels.expand(d, -1), xt)
-    counts = torch.bincount(labels, minlength=k).to(xt.dtype)
-    return torch.where(counts[:, None] > 0, sums.T / counts.clamp(min=1)[:, None], centres)
+    return _means(sums.T, torch.bincount(labels, minlength=k), centres)
+
+
+def _means(sums: torch.Tensor, counts: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """Each cluster's mean from its sum (``K x D``) and size (K); an empty cluster keeps its centre."""
+    return torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None].to(sums.dtype), centres)
 
 
 def _unrolled_step(xt: torch.Tensor, centres: torch.Tensor
@@ -144,9 +147,11 @@ def _can_compile(xt: torch.Tensor, k: int) -> bool:
 
 def _run_compiled(xt: torch.Tensor, centres: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
-    """The compiled step: labels (N), squared distances (N), new centres (``K x D``); None if compiling failed
-    (then it says so, once, and the two steps run from then on)."""
+    """The compiled step: labels (N), squared distances (N), new centres (``K x D``); None where it does not
+    run (:func:`_can_compile`) or compiling failed (then it says so, once, and the two steps run from then on)."""
     global _compile_failed
+    if not _can_compile(xt, centres.shape[0]):
+        return None
     try:
         labels, dist, sums, counts = _compiled_step()(xt, centres)
     except Exception as exc:  # noqa: BLE001 - no C++ compiler, an unsupported platform: run the two steps
@@ -155,12 +160,12 @@ def _run_compiled(xt: torch.Tensor, centres: torch.Tensor
                       "running the two steps uncompiled (slower on large images)", RuntimeWarning, stacklevel=4)
         return None
     _compiled_for.add((centres.shape[0], xt.dtype))
-    return labels, dist, torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+    return labels, dist, _means(sums, counts, centres)
 
 
 def _lloyd_step(xt: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     """One assignment and update: the new centres ``K x D`` (compiled for large inputs on CPU)."""
-    compiled = _run_compiled(xt, centres) if _can_compile(xt, centres.shape[0]) else None
+    compiled = _run_compiled(xt, centres)
     if compiled is not None:
         return compiled[2]
     labels, _ = _nearest(xt, centres)
@@ -241,7 +246,7 @@ def kmeans(x: torch.Tensor, k: int | None = None, init: torch.Tensor | str = "k-
             centres = new
             if shift <= threshold:
                 break
-        final = _run_compiled(xt, centres) if _can_compile(xt, centres.shape[0]) else None
+        final = _run_compiled(xt, centres)
         labels, dist = final[:2] if final is not None else _nearest(xt, centres, with_distance=True)
     return KMeansResult(labels.clone(), centres.clone(), float(dist.sum()), n_iter)
 

@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 from nbformat import NotebookNode
 
+from course_utils import config
 from course_utils.grading import CheckResult, lab_exercises
 from course_utils.grading.exercise import Exercise
 from course_utils.tools.grade import isolation, zygote
@@ -150,14 +151,9 @@ def _skipped_note(nb: NotebookNode, last: int, log: dict) -> list[str]:
 
 
 # ---- sandboxes -----------------------------------------------------------------------------------
-def usable_cores() -> int:
-    """The cores this process may run on: a SLURM task's or ``taskset``'s share, not the whole machine's."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def threads_per_notebook(settings: Settings) -> int:
     """Threads for each sandbox's torch and BLAS: the usable cores shared among ``--jobs`` notebooks."""
-    return max(1, usable_cores() // settings.jobs)
+    return max(1, config.usable_cores() // settings.jobs)
 
 
 def limits(settings: Settings) -> Limits:
